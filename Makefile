@@ -1,0 +1,54 @@
+# A thin wrapper for people; CMake does the work.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+SHARED ?= $(abspath ../shared)
+export ML_SHARED_DIR ?= $(SHARED)
+
+# Debian packages that DESIGN.md lists (plus what the tests use: curl, xz, python3-pip).
+PACKAGES = libvulkan-dev glslang-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers \
+  vulkan-tools libcurl4-openssl-dev libssl-dev libcli11-dev nlohmann-json3-dev libpcre2-dev \
+  libcpp-httplib-dev libgtest-dev libgmock-dev cmake ninja-build g++ pkg-config curl xz-utils \
+  python3 python3-pip
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all setup build test unit gates run clean model asan
+
+all: build
+
+# Installs only what is missing, so it is cheap to run before every build.
+setup:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c 'import gguf, numpy' 2>/dev/null || python3 -m pip install -q --break-system-packages gguf numpy 2>/dev/null || python3 -m pip install -q gguf numpy
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+gates: build
+	BUILD=$(BUILD) gates/run
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	BUILD=$(BUILD) gates/run
+
+# The sanitizer build: CPU-side unit tests under AddressSanitizer and UBSan.
+asan: setup
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DML_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -L cpu -j $(JOBS)
+
+run: build
+	BUILD=$(BUILD) gates/run
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan
