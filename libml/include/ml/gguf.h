@@ -268,6 +268,24 @@ void read_tensor(Source& source, const TensorInfo& tensor, std::span<std::byte> 
 std::vector<std::byte> read_tensor(Source& source, const TensorInfo& tensor);
 
 // ---------------------------------------------------------------------------------------
+// describing (gguf_dump)
+// ---------------------------------------------------------------------------------------
+
+struct DescribeOptions {
+  bool metadata = true;
+  bool tensors = true;
+  int64_t array_limit = 8;  // array elements shown per value; < 0 for all
+};
+
+// A readable summary: version, alignment, architecture, counts, metadata (long arrays
+// abbreviated), tensors with type, shape and size, and bytes per type.
+std::string describe(const File& file, const DescribeOptions& options = {});
+// The complete document: {"version", "alignment", "data_offset", "metadata": {key: value},
+// "tensors": [{"name", "type", "shape", "offset", "size"}]}. Arrays are complete unless
+// array_limit >= 0. Invalid UTF-8 in strings is replaced by U+FFFD.
+std::string to_json(const File& file, int64_t array_limit = -1, bool pretty = false);
+
+// ---------------------------------------------------------------------------------------
 // writing
 // ---------------------------------------------------------------------------------------
 
@@ -276,7 +294,8 @@ std::vector<std::byte> read_tensor(Source& source, const TensorInfo& tensor);
 // memory whole.
 class Writer {
  public:
-  using Filler = std::function<void(std::span<std::byte> out)>;  // fills one tensor's bytes
+  // Fills bytes [offset, offset + out.size()) of one tensor; called with whole rows.
+  using Filler = std::function<void(uint64_t offset, std::span<std::byte> out)>;
 
   explicit Writer(uint32_t version = 3, uint64_t alignment = 32);
   void set(std::string key, Value value) { metadata_.set(std::move(key), std::move(value)); }
@@ -294,6 +313,7 @@ class Writer {
     std::vector<std::byte> data;
     Filler filler;
   };
+  TensorInfo info(std::string name, Type type, std::vector<uint64_t> shape) const;
   std::vector<std::byte> header() const;
   void emit(const std::function<void(std::span<const std::byte>)>& sink) const;
 
