@@ -1,0 +1,312 @@
+// matmul: y = W x with the weight in its GGUF type. The CPU reference first (ml::quant's
+// float64 dot products), then the Vulkan dispatch: matvec (decode), tiled (prefill), expert
+// (MoE) and the elementwise dequantize, all sliced when W exceeds maxStorageBufferRange.
+#include <algorithm>
+
+#include "ml/ops.h"
+#include "ml/quant.h"
+
+namespace ml::ops {
+
+using gguf::Type;
+
+// ---------------------------------------------------------------------------------------
+// CPU reference
+// ---------------------------------------------------------------------------------------
+
+void matmul(Type type, std::span<const std::byte> w, uint64_t m, uint64_t k,
+            std::span<const float> x, uint64_t n_tokens, std::span<float> y) {
+  const uint64_t rb = gguf::row_bytes(type, k);
+  if (w.size() != m * rb) fail("matmul: weight holds ", w.size(), " bytes, ", m, " rows of ", rb);
+  if (x.size() != n_tokens * k || y.size() != n_tokens * m)
+    fail("matmul: x holds ", x.size(), " and y ", y.size(), " floats for ", n_tokens,
+         " tokens of k = ", k, ", m = ", m);
+  for (uint64_t t = 0; t < n_tokens; ++t)
+    quant::matvec(type, w, m, k, x.subspan(t * k, k), y.subspan(t * m, m));
+}
+
+void matmul_id(Type type, std::span<const std::byte> w, uint64_t n_expert, uint64_t m,
+               uint64_t k, std::span<const float> x, bool x_per_slot,
+               std::span<const int32_t> ids, uint64_t n_used, uint64_t n_tokens,
+               std::span<float> y) {
+  const uint64_t matrix = m * gguf::row_bytes(type, k);
+  const uint64_t x_per_token = x_per_slot ? n_used * k : k;
+  if (w.size() != n_expert * matrix || ids.size() != n_tokens * n_used ||
+      x.size() != n_tokens * x_per_token || y.size() != n_tokens * n_used * m)
+    fail("matmul_id: sizes do not match n_expert = ", n_expert, ", m = ", m, ", k = ", k,
+         ", n_used = ", n_used, ", n_tokens = ", n_tokens);
+  for (uint64_t t = 0; t < n_tokens; ++t)
+    for (uint64_t s = 0; s < n_used; ++s) {
+      const int32_t e = ids[t * n_used + s];
+      if (e < 0 || uint64_t(e) >= n_expert)
+        fail("matmul_id: token ", t, " slot ", s, " selects expert ", e, " of ", n_expert);
+      quant::matvec(type, w.subspan(uint64_t(e) * matrix, matrix), m, k,
+                    x.subspan(t * x_per_token + (x_per_slot ? s * k : 0), k),
+                    y.subspan((t * n_used + s) * m, m));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Vulkan
+// ---------------------------------------------------------------------------------------
+
+namespace {
+
+// The one table of kernel variants: the weight type's define and its block as the shaders
+// see it (the float types decode 8 values at a time).
+struct Variant {
+  Type type;
+  const char* define;
+  uint32_t element_bytes;  // float types: bytes per value; 0 for block types
+};
+constexpr Variant kVariants[] = {
+    {Type::F32, "TYPE_F32", 4},     {Type::F16, "TYPE_F16", 2},       {Type::BF16, "TYPE_BF16", 2},
+    {Type::Q4_0, "TYPE_Q4_0", 0},   {Type::Q4_1, "TYPE_Q4_1", 0},     {Type::Q5_0, "TYPE_Q5_0", 0},
+    {Type::Q5_1, "TYPE_Q5_1", 0},   {Type::Q8_0, "TYPE_Q8_0", 0},     {Type::Q2_K, "TYPE_Q2_K", 0},
+    {Type::Q3_K, "TYPE_Q3_K", 0},   {Type::Q4_K, "TYPE_Q4_K", 0},     {Type::Q5_K, "TYPE_Q5_K", 0},
+    {Type::Q6_K, "TYPE_Q6_K", 0},   {Type::MXFP4, "TYPE_MXFP4", 0},   {Type::IQ4_NL, "TYPE_IQ4_NL", 0},
+    {Type::IQ4_XS, "TYPE_IQ4_XS", 0},
+};
+
+// Tile sizes of matmul_tiled.comp; RN follows from the workgroup size.
+constexpr uint32_t kTM = 64, kTN = 32, kTK = 32, kTX = 16;
+// Rows per workgroup of matmul_vec.comp: x loads are shared across them.
+constexpr uint32_t kRows = 2;
+
+const Variant& variant(Type type) {
+  for (const auto& v : kVariants)
+    if (v.type == type) return v;
+  fail("no GPU kernel for weight type ", gguf::type_name(type));
+}
+
+std::vector<std::pair<std::string, std::string>> type_defines(Type type) {
+  const Variant& v = variant(type);
+  const auto& t = gguf::traits(type);
+  const uint32_t qk = v.element_bytes ? 8 : t.block_size;
+  const uint32_t bytes = v.element_bytes ? 8 * v.element_bytes : t.type_size;
+  return {{v.define, "1"}, {"QK", cat(qk, "u")}, {"BLOCK_BYTES", cat(bytes, "u")}};
+}
+
+uint32_t u32(uint64_t v, const char* what) {
+  if (v > UINT32_MAX) fail("matmul: ", what, " = ", v, " does not fit the kernels' 32-bit indices");
+  return uint32_t(v);
+}
+
+// A range of rows bound as one descriptor: the binding starts at an offset the device
+// accepts (minStorageBufferOffsetAlignment) and the kernel adds `base` bytes to reach the
+// slice's first row; rows are split at row (hence block) boundaries.
+struct Slice {
+  uint64_t row_begin, row_end;
+  uint64_t bind_offset, bind_size;
+  uint32_t base;
+};
+
+std::vector<Slice> slices(const vk::Device& device, const GpuWeight& w, uint64_t rows) {
+  const auto& l = device.limits();
+  const uint64_t rb = gguf::row_bytes(w.type, w.k);
+  const uint64_t align = std::max<uint64_t>(l.min_storage_buffer_offset_alignment, 4);
+  const uint64_t end = w.offset + rows * rb;
+  if (w.offset > w.buffer->size() || w.buffer->size() < (end + 3) / 4 * 4)
+    fail("weight in buffer ", w.buffer->name(), ": ", rows, " rows of ", rb, " bytes from offset ",
+         w.offset, " need ", (end + 3) / 4 * 4, " bytes (padded to 4), the buffer has ",
+         w.buffer->size());
+  // Worst case a slice starts align - 1 bytes into its binding and ends 3 bytes of padding on.
+  const uint64_t usable = l.max_storage_buffer_range > align + 3 ? l.max_storage_buffer_range - align - 3 : 0;
+  const uint64_t per_slice = usable / rb;
+  if (per_slice == 0)
+    fail("a row of ", w.k, " ", gguf::type_name(w.type), " values (", rb,
+         " bytes) does not fit maxStorageBufferRange = ", l.max_storage_buffer_range);
+  std::vector<Slice> out;
+  for (uint64_t r = 0; r < rows; r += per_slice) {
+    const uint64_t r1 = std::min(rows, r + per_slice);
+    const uint64_t first = w.offset + r * rb;
+    const uint64_t bind = first / align * align;
+    const uint64_t size = std::min((w.offset + r1 * rb + 3) / 4 * 4, w.buffer->size()) - bind;
+    out.push_back({r, r1, bind, size, uint32_t(first - bind)});
+  }
+  return out;
+}
+
+// Workgroup size for rows of k values: enough 8-value groups to keep every invocation busy.
+uint32_t matvec_workgroup(const vk::Device& device, uint64_t k) {
+  const uint64_t groups = k / 8;
+  return device.workgroup_size(groups >= 512 ? 256 : groups >= 192 ? 128 : 64);
+}
+
+bool use_subgroups(const vk::Device& device, uint32_t wg) {
+  const auto& l = device.limits();
+  return l.subgroup_arithmetic && l.subgroup_size >= 4 && wg / l.subgroup_size <= 64;
+}
+
+struct VecPush {
+  uint32_t k, row_bytes, w_base, row_begin, row_end, m, x_stride, x_slot_stride, n_used,
+      n_expert, n_rows_grid;
+};
+
+void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
+  if (b.size() < floats * 4)
+    fail("matmul: ", what, " buffer ", b.name(), " has ", b.size(), " bytes, needs ", floats * 4);
+}
+
+void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
+                const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot) {
+  vk::Device& device = rec.device();
+  const uint32_t wg = matvec_workgroup(device, w.k);
+  auto defines = type_defines(w.type);
+  defines.push_back({"ROWS", cat(kRows, "u")});
+  defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
+  defines.push_back({"EXPERT", ids ? "1" : "0"});
+  const vk::Kernel& kernel =
+      device.kernel({"matmul_vec.comp", defines, ids ? 4u : 3u, sizeof(VecPush), wg});
+  const uint64_t z = ids ? n_tokens * n_used : n_tokens;
+  const uint64_t x_floats = ids && x_per_slot ? n_tokens * n_used * w.k : n_tokens * w.k;
+  const uint64_t y_floats = z * w.m;
+  check_buffer(x, x_floats, "x");
+  check_buffer(y, y_floats, "y");
+  const uint64_t total_rows = w.m * w.n_expert;
+  for (const Slice& s : slices(device, w, total_rows)) {
+    const uint64_t grid_rows = ids ? w.m : s.row_end - s.row_begin;
+    VecPush p{u32(w.k, "k"), u32(gguf::row_bytes(w.type, w.k), "row bytes"), s.base,
+              u32(s.row_begin, "row"), u32(s.row_end, "row"), u32(w.m, "m"),
+              u32(ids && x_per_slot ? n_used * w.k : w.k, "x stride"),
+              u32(ids && x_per_slot ? w.k : 0, "x slot stride"), u32(n_used, "n_used"),
+              u32(w.n_expert, "n_expert"), u32(grid_rows, "rows")};
+    const auto groups = vk::fold_groups(device, (grid_rows + kRows - 1) / kRows, z);
+    std::vector<vk::Binding> b = {{w.buffer, s.bind_offset, s.bind_size, false},
+                                  {&x, 0, x_floats * 4, false},
+                                  {&y, 0, y_floats * 4, true}};
+    if (ids) b.push_back({ids, 0, n_tokens * n_used * 4, false});
+    rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
+                 cat(ids ? "matmul_id " : "matmul_vec ", gguf::type_name(w.type)));
+  }
+}
+
+struct TiledPush {
+  uint32_t k, row_bytes, w_base, row_begin, row_end, m, x_stride, n_tokens;
+};
+
+void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
+                  uint64_t n_tokens) {
+  vk::Device& device = rec.device();
+  const uint32_t wg = device.workgroup_size(256);
+  auto defines = type_defines(w.type);
+  const uint32_t rn = kTN / (wg / kTX);
+  for (auto [n, v] : {std::pair{"TM", kTM}, {"TN", kTN}, {"TK", kTK}, {"TX", kTX},
+                      {"RM", kTM / kTX}, {"RN", rn}})
+    defines.push_back({n, cat(v, "u")});
+  const uint32_t shared = (kTM + kTN) * (kTK + 1) * 4;
+  const vk::Kernel& kernel =
+      device.kernel({"matmul_tiled.comp", defines, 3, sizeof(TiledPush), wg, shared});
+  check_buffer(x, n_tokens * w.k, "x");
+  check_buffer(y, n_tokens * w.m, "y");
+  for (const Slice& s : slices(device, w, w.m)) {
+    TiledPush p{u32(w.k, "k"), u32(gguf::row_bytes(w.type, w.k), "row bytes"), s.base,
+                u32(s.row_begin, "row"), u32(s.row_end, "row"), u32(w.m, "m"),
+                u32(w.k, "x stride"), u32(n_tokens, "n_tokens")};
+    const auto groups = vk::fold_groups(device, (s.row_end - s.row_begin + kTM - 1) / kTM,
+                                        (n_tokens + kTN - 1) / kTN);
+    rec.dispatch(kernel,
+                 {{w.buffer, s.bind_offset, s.bind_size, false},
+                  {&x, 0, n_tokens * w.k * 4, false},
+                  {&y, 0, n_tokens * w.m * 4, true}},
+                 p, groups, cat("matmul_tiled ", gguf::type_name(w.type)));
+  }
+}
+
+void check_weight(const GpuWeight& w) {
+  if (!w.buffer) fail("matmul: weight has no buffer");
+  if (!gpu_supports(w.type)) fail("no GPU kernel for weight type ", gguf::type_name(w.type));
+  if (w.k == 0 || w.m == 0 || w.n_expert == 0) fail("matmul: empty weight");
+  gguf::row_bytes(w.type, w.k);  // throws when k is not a multiple of the block size
+}
+
+}  // namespace
+
+bool gpu_supports(Type type) {
+  return std::any_of(std::begin(kVariants), std::end(kVariants),
+                     [&](const Variant& v) { return v.type == type; });
+}
+
+std::vector<Type> gpu_types() {
+  std::vector<Type> out;
+  for (const auto& v : kVariants) out.push_back(v.type);
+  return out;
+}
+
+std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& ring,
+                                          std::span<const std::byte> bytes, std::string name) {
+  auto buffer = std::make_unique<vk::Buffer>(device, (bytes.size() + 15) / 16 * 16,
+                                             vk::Memory::device, std::move(name));
+  ring.upload(*buffer, 0, buffer->size(), [&](uint64_t off, std::span<std::byte> out) {
+    const uint64_t n = off < bytes.size() ? std::min<uint64_t>(out.size(), bytes.size() - off) : 0;
+    std::copy_n(bytes.data() + off, n, out.data());
+    std::fill(out.begin() + n, out.end(), std::byte{0});
+  });
+  return buffer;
+}
+
+void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
+            const vk::Buffer& y, MatmulKernel kernel) {
+  check_weight(w);
+  if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
+  if (n_tokens == 0) return;
+  if (kernel == MatmulKernel::automatic)
+    kernel = n_tokens <= 8 ? MatmulKernel::vec : MatmulKernel::tiled;
+  if (kernel == MatmulKernel::vec)
+    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false);
+  else
+    record_tiled(rec, w, x, y, n_tokens);
+}
+
+void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
+               const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y) {
+  check_weight(w);
+  if (n_used == 0 || n_tokens == 0) return;
+  if (ids.size() < n_tokens * n_used * 4)
+    fail("matmul_id: ids buffer ", ids.name(), " has ", ids.size(), " bytes, needs ",
+         n_tokens * n_used * 4);
+  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot);
+}
+
+void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y) {
+  check_weight(w);
+  vk::Device& device = rec.device();
+  const Variant& v = variant(w.type);
+  const bool elementwise = v.element_bytes && w.k % 8;
+  auto defines = type_defines(w.type);
+  defines.push_back({"ELEMENTWISE", elementwise ? "1" : "0"});
+  const uint32_t wg = device.workgroup_size(256);
+  struct Push {
+    uint32_t k, row_bytes, w_base, y_base, n_rows;
+  };
+  const vk::Kernel& kernel = device.kernel({"dequant.comp", defines, 2, sizeof(Push), wg});
+  const uint64_t rows = w.m * w.n_expert;
+  check_buffer(y, rows * w.k, "y");
+  const auto& l = device.limits();
+  const uint64_t align = std::max<uint64_t>(l.min_storage_buffer_offset_alignment, 4);
+  // y is sliced like W: at most maxStorageBufferRange (less alignment slack) of rows.
+  const uint64_t y_rows = (l.max_storage_buffer_range - align) / (w.k * 4);
+  if (y_rows == 0) fail("a dequantized row of ", w.k, " floats exceeds maxStorageBufferRange");
+  GpuWeight part = w;
+  for (uint64_t r0 = 0; r0 < rows; r0 += y_rows) {
+    const uint64_t r1 = std::min(rows, r0 + y_rows);
+    part.offset = w.offset + r0 * gguf::row_bytes(w.type, w.k);
+    part.m = r1 - r0;
+    part.n_expert = 1;
+    for (const Slice& s : slices(device, part, part.m)) {
+      const uint64_t yb = (r0 + s.row_begin) * w.k * 4;
+      const uint64_t y_bind = yb / align * align;
+      const uint64_t n = s.row_end - s.row_begin;
+      Push p{u32(w.k, "k"), u32(gguf::row_bytes(w.type, w.k), "row bytes"), s.base,
+             uint32_t((yb - y_bind) / 4), u32(n, "rows")};
+      const uint64_t items = elementwise ? n * w.k : n * (w.k / 8);
+      rec.dispatch(kernel,
+                   {{w.buffer, s.bind_offset, s.bind_size, false},
+                    {&y, y_bind, yb - y_bind + n * w.k * 4, true}},
+                   p, vk::fold_groups(device, (items + wg - 1) / wg),
+                   cat("dequant ", gguf::type_name(w.type)));
+    }
+  }
+}
+
+}  // namespace ml::ops

@@ -1,0 +1,232 @@
+// The recorder: dispatches and copies in one command buffer, barriers only on hazards, one
+// submit and a fence wait; timestamp queries around each command where the queue has them.
+#include <algorithm>
+
+#include "ml/vk.h"
+#include "vk/util.h"
+
+namespace ml::vk {
+namespace {
+
+constexpr uint32_t kSetsPerPool = 256;
+constexpr uint32_t kBuffersPerSet = 8;
+constexpr uint32_t kMaxQueries = 4096;  // timing covers the first 2048 commands
+
+constexpr VkPipelineStageFlags kStages =
+    VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+
+bool contains(const std::vector<VkBuffer>& v, VkBuffer b) {
+  return std::find(v.begin(), v.end(), b) != v.end();
+}
+
+}  // namespace
+
+Recorder::Recorder(Device& device, bool timing) : device_(device) {
+  VkDevice dev = device.handle();
+  VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  cai.commandPool = device.command_pool();
+  cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  cai.commandBufferCount = 1;
+  check_vk(vkAllocateCommandBuffers(dev, &cai, &cmd_), "vkAllocateCommandBuffers");
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  if (VkResult r = vkCreateFence(dev, &fci, nullptr, &fence_); r != VK_SUCCESS) {
+    vkFreeCommandBuffers(dev, device.command_pool(), 1, &cmd_);
+    fail("vkCreateFence failed: VkResult ", int(r));
+  }
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  vkBeginCommandBuffer(cmd_, &bi);
+  if (timing && device.limits().timestamps) {
+    VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qci.queryCount = kMaxQueries;
+    if (vkCreateQueryPool(dev, &qci, nullptr, &queries_) == VK_SUCCESS)
+      vkCmdResetQueryPool(cmd_, queries_, 0, kMaxQueries);
+  }
+}
+
+Recorder::~Recorder() {
+  VkDevice dev = device_.handle();
+  vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
+  vkDestroyFence(dev, fence_, nullptr);
+  vkFreeCommandBuffers(dev, device_.command_pool(), 1, &cmd_);
+  for (auto pool : pools_) vkDestroyDescriptorPool(dev, pool, nullptr);
+  if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
+}
+
+void Recorder::barrier() {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  vkCmdPipelineBarrier(cmd_, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  read_.clear();
+  written_.clear();
+  ++n_barriers_;
+}
+
+// Read after write, write after write and write after read need a barrier; reads after
+// reads and commands on disjoint buffers run without one.
+void Recorder::track(std::span<const Access> accesses) {
+  if (!recording_) fail("recorder: command recorded after submit()");
+  bool hazard = false;
+  for (const auto& a : accesses)
+    hazard |= contains(written_, a.buffer) || (a.write && contains(read_, a.buffer));
+  if (hazard) barrier();
+  for (const auto& a : accesses) (a.write ? written_ : read_).push_back(a.buffer);
+}
+
+void Recorder::stamp() {
+  if (queries_ && n_queries_ < kMaxQueries)
+    vkCmdWriteTimestamp(cmd_,
+                        n_queries_ % 2 ? VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT
+                                       : VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+                        queries_, n_queries_), ++n_queries_;
+}
+
+VkDescriptorSet Recorder::descriptor_set(const Kernel& kernel) {
+  VkDevice dev = device_.handle();
+  if (sets_left_ == 0) {
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kBuffersPerSet};
+    VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pci.maxSets = kSetsPerPool;
+    pci.poolSizeCount = 1;
+    pci.pPoolSizes = &size;
+    VkDescriptorPool pool;
+    check_vk(vkCreateDescriptorPool(dev, &pci, nullptr, &pool), "vkCreateDescriptorPool");
+    pools_.push_back(pool);
+    sets_left_ = kSetsPerPool;
+  }
+  VkDescriptorSetLayout layout = kernel.set_layout();
+  VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+  ai.descriptorPool = pools_.back();
+  ai.descriptorSetCount = 1;
+  ai.pSetLayouts = &layout;
+  VkDescriptorSet set;
+  check_vk(vkAllocateDescriptorSets(dev, &ai, &set), "vkAllocateDescriptorSets");
+  --sets_left_;
+  return set;
+}
+
+void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
+                        std::span<const std::byte> push, std::array<uint32_t, 3> groups,
+                        std::string label) {
+  const KernelSpec& spec = kernel.spec();
+  const Limits& l = device_.limits();
+  if (bindings.size() != spec.n_buffers || spec.n_buffers > kBuffersPerSet)
+    fail(spec.source, ": ", bindings.size(), " buffers bound, the kernel has ", spec.n_buffers);
+  if (push.size() != spec.push_bytes)
+    fail(spec.source, ": ", push.size(), " bytes of push constants, the kernel takes ",
+         spec.push_bytes);
+  for (int i = 0; i < 3; ++i)
+    if (groups[i] > l.max_workgroup_count[i])
+      fail(spec.source, ": ", groups[i], " workgroups exceed maxComputeWorkGroupCount[", i,
+           "] = ", l.max_workgroup_count[i]);
+  std::vector<VkDescriptorBufferInfo> infos(bindings.size());
+  std::vector<Access> accesses;
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    const Binding& b = bindings[i];
+    if (!b.buffer) fail(spec.source, ": binding ", i, " has no buffer");
+    const uint64_t size = b.size == VK_WHOLE_SIZE ? b.buffer->size() - std::min(b.offset, b.buffer->size()) : b.size;
+    if (b.offset > b.buffer->size() || size > b.buffer->size() - b.offset || size == 0)
+      fail(spec.source, ": binding ", i, " range [", b.offset, ", +", size, ") is outside buffer ",
+           b.buffer->name(), " (", b.buffer->size(), " bytes)");
+    if (size > l.max_storage_buffer_range)
+      fail(spec.source, ": binding ", i, " of buffer ", b.buffer->name(), " spans ", size,
+           " bytes, more than maxStorageBufferRange = ", l.max_storage_buffer_range);
+    if (b.offset % l.min_storage_buffer_offset_alignment)
+      fail(spec.source, ": binding ", i, " offset ", b.offset,
+           " is not a multiple of minStorageBufferOffsetAlignment = ",
+           l.min_storage_buffer_offset_alignment);
+    infos[i] = {b.buffer->handle(), b.offset, size};
+    accesses.push_back({b.buffer->handle(), b.write});
+  }
+  track(accesses);
+
+  VkDescriptorSet set = descriptor_set(kernel);
+  std::vector<VkWriteDescriptorSet> writes(bindings.size());
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    writes[i].dstSet = set;
+    writes[i].dstBinding = uint32_t(i);
+    writes[i].descriptorCount = 1;
+    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[i].pBufferInfo = &infos[i];
+  }
+  vkUpdateDescriptorSets(device_.handle(), uint32_t(writes.size()), writes.data(), 0, nullptr);
+
+  if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0) return;
+  vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline());
+  vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.layout(), 0, 1, &set, 0,
+                          nullptr);
+  if (!push.empty())
+    vkCmdPushConstants(cmd_, kernel.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                       uint32_t(push.size()), push.data());
+  stamp();
+  vkCmdDispatch(cmd_, groups[0], groups[1], groups[2]);
+  stamp();
+  labels_.push_back(label.empty() ? spec.source : std::move(label));
+  ++n_commands_;
+}
+
+void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst,
+                    uint64_t dst_offset, uint64_t size) {
+  if (src_offset > src.size() || size > src.size() - src_offset || dst_offset > dst.size() ||
+      size > dst.size() - dst_offset)
+    fail("copy of ", size, " bytes from ", src.name(), "+", src_offset, " to ", dst.name(), "+",
+         dst_offset, " is out of bounds");
+  const Access a[] = {{src.handle(), false}, {dst.handle(), true}};
+  track(a);
+  VkBufferCopy region{src_offset, dst_offset, size};
+  stamp();
+  vkCmdCopyBuffer(cmd_, src.handle(), dst.handle(), 1, &region);
+  stamp();
+  labels_.push_back(cat("copy ", src.name(), " -> ", dst.name()));
+  ++n_commands_;
+}
+
+void Recorder::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value) {
+  if (offset > dst.size() || size > dst.size() - offset || offset % 4 || size % 4)
+    fail("fill of ", size, " bytes at ", dst.name(), "+", offset, " is out of bounds or unaligned");
+  const Access a[] = {{dst.handle(), true}};
+  track(a);
+  stamp();
+  vkCmdFillBuffer(cmd_, dst.handle(), offset, size, value);
+  stamp();
+  labels_.push_back(cat("fill ", dst.name()));
+  ++n_commands_;
+}
+
+void Recorder::submit() {
+  VkDevice dev = device_.handle();
+  if (recording_) {
+    // Results become visible to the host (readback buffers) once the fence signals.
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cmd_, kStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0,
+                         nullptr);
+    check_vk(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    recording_ = false;
+  }
+  device_.check();
+  check_vk(vkResetFences(dev, 1, &fence_), "vkResetFences");
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd_;
+  check_vk(vkQueueSubmit(device_.queue(), 1, &si, fence_), "vkQueueSubmit");
+  check_vk(vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  device_.check();
+
+  timings_.clear();
+  if (queries_ && n_queries_ > 0) {
+    std::vector<uint64_t> stamps(n_queries_);
+    check_vk(vkGetQueryPoolResults(dev, queries_, 0, n_queries_, stamps.size() * 8, stamps.data(),
+                                   8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+             "vkGetQueryPoolResults");
+    const double ns = device_.limits().timestamp_period_ns;
+    for (uint32_t i = 0; i + 1 < n_queries_; i += 2)
+      timings_.push_back({labels_[i / 2], double(stamps[i + 1] - stamps[i]) * ns * 1e-6});
+  }
+}
+
+}  // namespace ml::vk
