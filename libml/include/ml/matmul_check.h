@@ -1,6 +1,7 @@
 #pragma once
 // The checks behind gates C and D: GPU matmul and dequantize against the CPU reference and
 // golden vectors. In the library so that tests and the thin gate binaries share them.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,8 +17,8 @@ namespace ml::ops {
 struct GoldenResult {
   std::string type;
   uint64_t rows = 0, k = 0;
-  double cpu_deq = 0, cpu_y = 0;              // CPU reference (ml::quant)
-  double gpu_deq = 0, gpu_y = 0, gpu_y_tiled = 0;  // dequant.comp, matmul_vec, matmul_tiled
+  double cpu_deq = NAN, cpu_y = NAN;  // CPU reference (ml::quant); NaN: not measured
+  double gpu_deq = NAN, gpu_y = NAN, gpu_y_tiled = NAN;  // dequant.comp, matmul_vec, matmul_tiled
   bool passed = false;
   std::string error;  // why it failed, if it did
 };

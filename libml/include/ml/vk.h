@@ -271,6 +271,7 @@ class Recorder {
   std::vector<VkDescriptorPool> pools_;
   uint32_t sets_left_ = 0;
   bool recording_ = true;
+  bool in_flight_ = false;
   std::vector<VkBuffer> read_, written_;  // since the last barrier
   size_t n_commands_ = 0, n_barriers_ = 0;
   VkQueryPool queries_ = VK_NULL_HANDLE;

@@ -46,7 +46,9 @@ Recorder::Recorder(Device& device, bool timing) : device_(device) {
 
 Recorder::~Recorder() {
   VkDevice dev = device_.handle();
-  vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
+  // submit() waits before it returns; a throw between vkQueueSubmit and the wait leaves the
+  // fence pending, so wait (an unsubmitted fence would never signal).
+  if (in_flight_) vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
   vkDestroyFence(dev, fence_, nullptr);
   vkFreeCommandBuffers(dev, device_.command_pool(), 1, &cmd_);
   for (auto pool : pools_) vkDestroyDescriptorPool(dev, pool, nullptr);
@@ -214,7 +216,9 @@ void Recorder::submit() {
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd_;
   check_vk(vkQueueSubmit(device_.queue(), 1, &si, fence_), "vkQueueSubmit");
+  in_flight_ = true;
   check_vk(vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  in_flight_ = false;
   device_.check();
 
   timings_.clear();
