@@ -30,6 +30,9 @@ struct DeviceOptions {
   bool validate = false;          // VK_LAYER_KHRONOS_validation; also on when $ML_VALIDATE=1
   std::string cache_dir;          // SPIR-V cache; empty: $ML_CACHE_DIR, $XDG_CACHE_HOME/ml, ~/.cache/ml
   bool disk_cache = true;
+  // Lowers maxStorageBufferRange to this many bytes (0: the device's own), so tests reach the
+  // slice path with small tensors.
+  uint64_t storage_buffer_range_cap = 0;
 };
 
 // What the device can do, probed once at startup; printed by gguf_gate_c.
@@ -152,6 +155,13 @@ class Device {
   VkQueue queue() const { return queue_; }
   uint32_t queue_family() const { return queue_family_; }
   VkCommandPool command_pool() const { return pool_; }
+  // A device-level Vulkan function by name (vkGetDeviceProcAddr), for callers that do not
+  // link the loader themselves; throws when the device has no such function.
+  PFN_vkVoidFunction proc(const char* name) const;
+  template <typename Fn>
+  Fn proc(const char* name) const {
+    return reinterpret_cast<Fn>(proc(name));
+  }
 
   // Throws ml::Error listing every validation message recorded since the last check.
   void check();

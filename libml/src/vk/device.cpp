@@ -1,6 +1,7 @@
 // Instance, validation messenger, physical device choice, logical device and queue.
 #include <glslang/Public/ShaderLang.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -119,6 +120,9 @@ Device::Device(const DeviceOptions& options) {
     }
     pick_device(options);
     probe_limits();
+    if (options.storage_buffer_range_cap)
+      limits_.max_storage_buffer_range =
+          std::min(limits_.max_storage_buffer_range, options.storage_buffer_range_cap);
 
     float priority = 1.0f;
     VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -210,6 +214,12 @@ void Device::pick_device(const DeviceOptions& options) {
     if (!physical_) fail("no Vulkan device has Vulkan 1.2 and a compute queue");
   }
   queue_family_ = *compute_family(physical_);
+}
+
+PFN_vkVoidFunction Device::proc(const char* name) const {
+  PFN_vkVoidFunction f = vkGetDeviceProcAddr(device_, name);
+  if (!f) fail("the Vulkan device has no function ", name);
+  return f;
 }
 
 void Device::record_message(std::string message) {

@@ -80,6 +80,12 @@ std::vector<uint32_t> compile_glsl(
     const std::string& source, const std::vector<std::pair<std::string, std::string>>& defines) {
   const EmbeddedShader* s = find_shader(source);
   if (!s) fail("shader ", source, " is not among the embedded shaders");
+  // glslang counts its clients; a Device holds one for its lifetime, this one covers callers
+  // without a Device.
+  struct Process {
+    Process() { glslang::InitializeProcess(); }
+    ~Process() { glslang::FinalizeProcess(); }
+  } process;
   std::string preamble;
   for (const auto& [name, value] : defines) preamble += cat("#define ", name, " ", value, "\n");
 
