@@ -32,9 +32,8 @@ int main(int argc, char** argv) {
     std::printf("%s", ml::vk::describe(device.limits()).c_str());
     const auto c = ml::ops::check_tensor(device, *source, file, tensor, k, n, reps);
     std::printf("tensor %s: %s, %llu rows x %llu, %llu bytes, %llu slice(s)\n", c.tensor.c_str(),
-                ml::gguf::type_name(c.type), (unsigned long long)c.rows,
-                (unsigned long long)c.k, (unsigned long long)c.weight_bytes,
-                (unsigned long long)c.n_slices);
+                ml::gguf::type_name(c.type), (unsigned long long)c.rows, (unsigned long long)c.k,
+                (unsigned long long)c.weight_bytes, (unsigned long long)c.n_slices);
     std::printf("vectors %llu: max relative error %.3g (tolerance %.g)\n",
                 (unsigned long long)c.n_vectors, c.max_rel_err, ml::ops::kGoldenYTolerance);
     std::printf("time per multiply %.4f ms, %.2f GB/s of weights\n", c.ms_per_matmul, c.gb_per_s);

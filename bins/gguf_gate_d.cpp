@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"gguf_gate_d: GPU and CPU dequantize/matmul against golden vectors"};
   const char* shared = std::getenv("ML_SHARED_DIR");
-  std::string golden = std::string(shared && *shared ? shared : "../shared") + "/quant/quant-golden.gguf";
+  std::string golden =
+      std::string(shared && *shared ? shared : "../shared") + "/quant/quant-golden.gguf";
   std::string backend = "vulkan";
   int device_index = -1;
   app.add_option("--golden", golden, "quant-golden GGUF (x, T.q, T.deq, T.y)");

@@ -3,7 +3,6 @@
 // kernels and their disk cache, validation messages as failures, and limit errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -86,18 +85,17 @@ TEST(Device, ValidationMessageFailsTheCheck) {
 TEST(Device, DestructorThrowsOnUncheckedMessage) {
   if (!Device().validating()) GTEST_SKIP() << "needs ML_VALIDATE=1";
   // A message nobody checked fails the test when the Device goes out of scope.
-  EXPECT_THAT(error_of([] {
-                Device device;
-                VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-                fci.flags = 0x100;
-                VkFence fence = VK_NULL_HANDLE;
-                device.proc<PFN_vkCreateFence>("vkCreateFence")(device.handle(), &fci, nullptr,
-                                                                &fence);
-                if (fence)
-                  device.proc<PFN_vkDestroyFence>("vkDestroyFence")(device.handle(), fence,
-                                                                    nullptr);
-              }),
-              HasSubstr("validation reported"));
+  EXPECT_THAT(
+      error_of([] {
+        Device device;
+        VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        fci.flags = 0x100;
+        VkFence fence = VK_NULL_HANDLE;
+        device.proc<PFN_vkCreateFence>("vkCreateFence")(device.handle(), &fci, nullptr, &fence);
+        if (fence)
+          device.proc<PFN_vkDestroyFence>("vkDestroyFence")(device.handle(), fence, nullptr);
+      }),
+      HasSubstr("validation reported"));
 }
 
 TEST(Buffer, RoundTripThroughStaging) {
@@ -168,14 +166,22 @@ TEST(Limits, BufferLargerThanMaxBufferSizeNamesTheLimit) {
 TEST(Limits, KernelAndDispatchLimitsNameTheLimit) {
   Device device;
   const Limits& l = device.limits();
-  EXPECT_THAT(error_of([&] { device.kernel({"copy.comp", {}, 2, 4, l.max_workgroup_size[0] + 1}); }),
+  EXPECT_THAT(error_of([&] {
+                device.kernel({"copy.comp", {}, 2, 4, l.max_workgroup_size[0] + 1});
+              }),
               HasSubstr("maxComputeWorkGroupSize"));
-  EXPECT_THAT(error_of([&] { device.kernel({"copy.comp", {}, 2, l.max_push_constants_size + 4, 64}); }),
+  EXPECT_THAT(error_of([&] {
+                device.kernel({"copy.comp", {}, 2, l.max_push_constants_size + 4, 64});
+              }),
               HasSubstr("maxPushConstantsSize"));
-  EXPECT_THAT(error_of([&] { device.kernel({"copy.comp", {}, 2, 4, 64, l.max_shared_memory + 1}); }),
+  EXPECT_THAT(error_of([&] {
+                device.kernel({"copy.comp", {}, 2, 4, 64, l.max_shared_memory + 1});
+              }),
               HasSubstr("maxComputeSharedMemorySize"));
-  EXPECT_THAT(error_of([&] { (void)fold_groups(device, uint64_t(l.max_workgroup_count[0]) *
-                                                           l.max_workgroup_count[1] + 1); }),
+  EXPECT_THAT(error_of([&] {
+                (void)fold_groups(
+                    device, uint64_t(l.max_workgroup_count[0]) * l.max_workgroup_count[1] + 1);
+              }),
               HasSubstr("maxComputeWorkGroupCount"));
   const auto folded = fold_groups(device, uint64_t(l.max_workgroup_count[0]) + 5);
   EXPECT_EQ(folded[1], 2u);
@@ -184,14 +190,18 @@ TEST(Limits, KernelAndDispatchLimitsNameTheLimit) {
   Buffer a(device, 1024, Memory::device, "a"), b(device, 1024, Memory::device, "b");
   Recorder rec(device);
   const uint32_t n = 64;
-  EXPECT_THAT(error_of([&] { rec.dispatch(copy, {{&a}, {&b, 0, VK_WHOLE_SIZE, true}}, n,
-                                          {l.max_workgroup_count[0] + 1, 1, 1}); }),
+  EXPECT_THAT(error_of([&] {
+                rec.dispatch(copy, {{&a}, {&b, 0, VK_WHOLE_SIZE, true}}, n,
+                             {l.max_workgroup_count[0] + 1, 1, 1});
+              }),
               HasSubstr("maxComputeWorkGroupCount[0]"));
-  EXPECT_THAT(error_of([&] { rec.dispatch(copy, {{&a, 4}, {&b, 0, VK_WHOLE_SIZE, true}}, n,
-                                          {1, 1, 1}); }),
+  EXPECT_THAT(error_of([&] {
+                rec.dispatch(copy, {{&a, 4}, {&b, 0, VK_WHOLE_SIZE, true}}, n, {1, 1, 1});
+              }),
               HasSubstr("minStorageBufferOffsetAlignment"));
-  EXPECT_THAT(error_of([&] { rec.dispatch(copy, {{&a, 0, 2048}, {&b, 0, VK_WHOLE_SIZE, true}}, n,
-                                          {1, 1, 1}); }),
+  EXPECT_THAT(error_of([&] {
+                rec.dispatch(copy, {{&a, 0, 2048}, {&b, 0, VK_WHOLE_SIZE, true}}, n, {1, 1, 1});
+              }),
               HasSubstr("outside buffer a"));
   device.check();
 }
@@ -204,8 +214,9 @@ TEST(Limits, BindingOverMaxStorageBufferRangeNamesTheLimit) {
   Buffer a(device, 8192, Memory::device, "a"), b(device, 8192, Memory::device, "b");
   Recorder rec(device);
   const uint32_t n = 512;
-  EXPECT_THAT(error_of([&] { rec.dispatch(copy, {{&a}, {&b, 0, VK_WHOLE_SIZE, true}}, n,
-                                          {8, 1, 1}); }),
+  EXPECT_THAT(error_of([&] {
+                rec.dispatch(copy, {{&a}, {&b, 0, VK_WHOLE_SIZE, true}}, n, {8, 1, 1});
+              }),
               HasSubstr("maxStorageBufferRange = 4096"));
   device.check();
 }
@@ -277,7 +288,9 @@ TEST(Kernel, CompilesOnceAndCachesSpirvOnDisk) {
     EXPECT_EQ(download<std::byte>(ring, b, 4096), bytes);
   }
   std::filesystem::remove_all(dir);
-  EXPECT_THAT(error_of([] { (void)compile_glsl("copy.comp", {{"n", "+"}}); }),
+  EXPECT_THAT(error_of([] {
+                (void)compile_glsl("copy.comp", {{"n", "+"}});
+              }),
               HasSubstr("compiling copy.comp"));
   EXPECT_THAT(error_of([] { (void)compile_glsl("nope.comp", {}); }), HasSubstr("nope.comp"));
 }

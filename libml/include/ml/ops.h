@@ -23,9 +23,8 @@ void matmul(gguf::Type type, std::span<const std::byte> w, uint64_t m, uint64_t 
 // numbers; x: [n_tokens][k], or [n_tokens][n_used][k] when x_per_slot;
 // y: [n_tokens][n_used][m] = W[ids[t][s]] x[t] (or x[t][s]).
 void matmul_id(gguf::Type type, std::span<const std::byte> w, uint64_t n_expert, uint64_t m,
-               uint64_t k, std::span<const float> x, bool x_per_slot,
-               std::span<const int32_t> ids, uint64_t n_used, uint64_t n_tokens,
-               std::span<float> y);
+               uint64_t k, std::span<const float> x, bool x_per_slot, std::span<const int32_t> ids,
+               uint64_t n_used, uint64_t n_tokens, std::span<float> y);
 
 // A weight matrix (or n_expert of them, one after the other) in a device buffer, raw GGUF
 // bytes from `offset`. The buffer must extend to a multiple of 4 bytes past the last row
@@ -46,8 +45,7 @@ std::vector<gguf::Type> gpu_types();
 
 // Copies bytes into a new device buffer padded to a multiple of 16 bytes.
 std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& ring,
-                                          std::span<const std::byte> bytes,
-                                          std::string name);
+                                          std::span<const std::byte> bytes, std::string name);
 
 enum class MatmulKernel {
   automatic,  // matvec for up to 8 tokens, tiled beyond

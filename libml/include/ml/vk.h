@@ -28,7 +28,7 @@ namespace ml::vk {
 struct DeviceOptions {
   std::optional<uint32_t> index;  // physical device index (--device N); else $ML_DEVICE; else best
   bool validate = false;          // VK_LAYER_KHRONOS_validation; also on when $ML_VALIDATE=1
-  std::string cache_dir;          // SPIR-V cache; empty: $ML_CACHE_DIR, $XDG_CACHE_HOME/ml, ~/.cache/ml
+  std::string cache_dir;  // SPIR-V cache; empty: $ML_CACHE_DIR, $XDG_CACHE_HOME/ml, ~/.cache/ml
   bool disk_cache = true;
   // Lowers maxStorageBufferRange to this many bytes (0: the device's own), so tests reach the
   // slice path with small tensors.

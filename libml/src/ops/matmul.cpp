@@ -25,10 +25,9 @@ void matmul(Type type, std::span<const std::byte> w, uint64_t m, uint64_t k,
     quant::matvec(type, w, m, k, x.subspan(t * k, k), y.subspan(t * m, m));
 }
 
-void matmul_id(Type type, std::span<const std::byte> w, uint64_t n_expert, uint64_t m,
-               uint64_t k, std::span<const float> x, bool x_per_slot,
-               std::span<const int32_t> ids, uint64_t n_used, uint64_t n_tokens,
-               std::span<float> y) {
+void matmul_id(Type type, std::span<const std::byte> w, uint64_t n_expert, uint64_t m, uint64_t k,
+               std::span<const float> x, bool x_per_slot, std::span<const int32_t> ids,
+               uint64_t n_used, uint64_t n_tokens, std::span<float> y) {
   const uint64_t matrix = m * gguf::row_bytes(type, k);
   const uint64_t x_per_token = x_per_slot ? n_used * k : k;
   if (w.size() != n_expert * matrix || ids.size() != n_tokens * n_used ||
@@ -60,12 +59,14 @@ struct Variant {
   uint32_t element_bytes;  // float types: bytes per value; 0 for block types
 };
 constexpr Variant kVariants[] = {
-    {Type::F32, "TYPE_F32", 4},     {Type::F16, "TYPE_F16", 2},       {Type::BF16, "TYPE_BF16", 2},
-    {Type::Q4_0, "TYPE_Q4_0", 0},   {Type::Q4_1, "TYPE_Q4_1", 0},     {Type::Q5_0, "TYPE_Q5_0", 0},
-    {Type::Q5_1, "TYPE_Q5_1", 0},   {Type::Q8_0, "TYPE_Q8_0", 0},     {Type::Q2_K, "TYPE_Q2_K", 0},
-    {Type::Q3_K, "TYPE_Q3_K", 0},   {Type::Q4_K, "TYPE_Q4_K", 0},     {Type::Q5_K, "TYPE_Q5_K", 0},
-    {Type::Q6_K, "TYPE_Q6_K", 0},   {Type::MXFP4, "TYPE_MXFP4", 0},   {Type::IQ4_NL, "TYPE_IQ4_NL", 0},
-    {Type::IQ4_XS, "TYPE_IQ4_XS", 0},
+    {Type::F32, "TYPE_F32", 4},       {Type::F16, "TYPE_F16", 2},
+    {Type::BF16, "TYPE_BF16", 2},     {Type::Q4_0, "TYPE_Q4_0", 0},
+    {Type::Q4_1, "TYPE_Q4_1", 0},     {Type::Q5_0, "TYPE_Q5_0", 0},
+    {Type::Q5_1, "TYPE_Q5_1", 0},     {Type::Q8_0, "TYPE_Q8_0", 0},
+    {Type::Q2_K, "TYPE_Q2_K", 0},     {Type::Q3_K, "TYPE_Q3_K", 0},
+    {Type::Q4_K, "TYPE_Q4_K", 0},     {Type::Q5_K, "TYPE_Q5_K", 0},
+    {Type::Q6_K, "TYPE_Q6_K", 0},     {Type::MXFP4, "TYPE_MXFP4", 0},
+    {Type::IQ4_NL, "TYPE_IQ4_NL", 0}, {Type::IQ4_XS, "TYPE_IQ4_XS", 0},
 };
 
 // Tile sizes of matmul_tiled.comp; RN follows from the workgroup size.
@@ -111,7 +112,8 @@ std::vector<Slice> slices(const vk::Device& device, const GpuWeight& w, uint64_t
          w.offset, " need ", (end + 3) / 4 * 4, " bytes (padded to 4), the buffer has ",
          w.buffer->size());
   // Worst case a slice starts align - 1 bytes into its binding and ends 3 bytes of padding on.
-  const uint64_t usable = l.max_storage_buffer_range > align + 3 ? l.max_storage_buffer_range - align - 3 : 0;
+  const uint64_t usable =
+      l.max_storage_buffer_range > align + 3 ? l.max_storage_buffer_range - align - 3 : 0;
   const uint64_t per_slice = usable / rb;
   if (per_slice == 0)
     fail("a row of ", w.k, " ", gguf::type_name(w.type), " values (", rb,
@@ -139,8 +141,8 @@ bool use_subgroups(const vk::Device& device, uint32_t wg) {
 }
 
 struct VecPush {
-  uint32_t k, row_bytes, w_base, row_begin, row_end, m, x_stride, x_slot_stride, n_used,
-      n_expert, n_rows_grid;
+  uint32_t k, row_bytes, w_base, row_begin, row_end, m, x_stride, x_slot_stride, n_used, n_expert,
+      n_rows_grid;
 };
 
 void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
@@ -166,11 +168,17 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   const uint64_t total_rows = w.m * w.n_expert;
   for (const Slice& s : slices(device, w, total_rows)) {
     const uint64_t grid_rows = ids ? w.m : s.row_end - s.row_begin;
-    VecPush p{u32(w.k, "k"), u32(gguf::row_bytes(w.type, w.k), "row bytes"), s.base,
-              u32(s.row_begin, "row"), u32(s.row_end, "row"), u32(w.m, "m"),
+    VecPush p{u32(w.k, "k"),
+              u32(gguf::row_bytes(w.type, w.k), "row bytes"),
+              s.base,
+              u32(s.row_begin, "row"),
+              u32(s.row_end, "row"),
+              u32(w.m, "m"),
               u32(ids && x_per_slot ? n_used * w.k : w.k, "x stride"),
-              u32(ids && x_per_slot ? w.k : 0, "x slot stride"), u32(n_used, "n_used"),
-              u32(w.n_expert, "n_expert"), u32(grid_rows, "rows")};
+              u32(ids && x_per_slot ? w.k : 0, "x slot stride"),
+              u32(n_used, "n_used"),
+              u32(w.n_expert, "n_expert"),
+              u32(grid_rows, "rows")};
     const auto groups = vk::fold_groups(device, (grid_rows + kRows - 1) / kRows, z);
     std::vector<vk::Binding> b = {{w.buffer, s.bind_offset, s.bind_size, false},
                                   {&x, 0, x_floats * 4, false},
@@ -191,8 +199,8 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
   const uint32_t wg = device.workgroup_size(256);
   auto defines = type_defines(w.type);
   const uint32_t rn = kTN / (wg / kTX);
-  for (auto [n, v] : {std::pair{"TM", kTM}, {"TN", kTN}, {"TK", kTK}, {"TX", kTX},
-                      {"RM", kTM / kTX}, {"RN", rn}})
+  for (auto [n, v] :
+       {std::pair{"TM", kTM}, {"TN", kTN}, {"TK", kTK}, {"TX", kTX}, {"RM", kTM / kTX}, {"RN", rn}})
     defines.push_back({n, cat(v, "u")});
   const uint32_t shared = (kTM + kTN) * (kTK + 1) * 4;
   const vk::Kernel& kernel =
@@ -200,9 +208,14 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
   check_buffer(x, n_tokens * w.k, "x");
   check_buffer(y, n_tokens * w.m, "y");
   for (const Slice& s : slices(device, w, w.m)) {
-    TiledPush p{u32(w.k, "k"), u32(gguf::row_bytes(w.type, w.k), "row bytes"), s.base,
-                u32(s.row_begin, "row"), u32(s.row_end, "row"), u32(w.m, "m"),
-                u32(w.k, "x stride"), u32(n_tokens, "n_tokens")};
+    TiledPush p{u32(w.k, "k"),
+                u32(gguf::row_bytes(w.type, w.k), "row bytes"),
+                s.base,
+                u32(s.row_begin, "row"),
+                u32(s.row_end, "row"),
+                u32(w.m, "m"),
+                u32(w.k, "x stride"),
+                u32(n_tokens, "n_tokens")};
     const auto groups = vk::fold_groups(device, (s.row_end - s.row_begin + kTM - 1) / kTM,
                                         (n_tokens + kTN - 1) / kTN);
     rec.dispatch(kernel,

@@ -14,7 +14,8 @@ namespace ml::ops {
 namespace {
 
 std::vector<float> read_f32(gguf::Source& source, const gguf::TensorInfo& t) {
-  if (t.type != gguf::Type::F32) fail("tensor ", t.name, " is ", gguf::type_name(t.type), ", not F32");
+  if (t.type != gguf::Type::F32)
+    fail("tensor ", t.name, " is ", gguf::type_name(t.type), ", not F32");
   const auto raw = gguf::read_tensor(source, t);
   std::vector<float> out(raw.size() / 4);
   std::memcpy(out.data(), raw.data(), out.size() * 4);
@@ -107,7 +108,8 @@ std::vector<GoldenResult> check_quant_golden(vk::Device& device, const std::stri
       rec.submit();
       r.gpu_deq = deq_error(vk::download<float>(ring, deq, r.rows * r.k), deq_ref);
       r.gpu_y = matmul_error(vk::download<float>(ring, y_vec, r.rows), y_ref, row_norms, xn);
-      r.gpu_y_tiled = matmul_error(vk::download<float>(ring, y_tiled, r.rows), y_ref, row_norms, xn);
+      r.gpu_y_tiled =
+          matmul_error(vk::download<float>(ring, y_tiled, r.rows), y_ref, row_norms, xn);
       device.check();
       r.passed = r.cpu_deq <= kGoldenDeqTolerance && r.gpu_deq <= kGoldenDeqTolerance &&
                  r.cpu_y <= kGoldenYTolerance && r.gpu_y <= kGoldenYTolerance &&
@@ -133,7 +135,8 @@ TensorCheck check_tensor(vk::Device& device, gguf::Source& source, const gguf::F
   c.rows = rows ? std::min(rows, t.n_rows()) : t.n_rows();
   c.n_vectors = n_vectors;
   if (n_vectors == 0 || reps == 0) fail("check_tensor: --k and --reps must be at least 1");
-  if (!gpu_supports(t.type)) fail("tensor ", t.name, ": no GPU kernel for ", gguf::type_name(t.type));
+  if (!gpu_supports(t.type))
+    fail("tensor ", t.name, ": no GPU kernel for ", gguf::type_name(t.type));
   const uint64_t rb = gguf::row_bytes(t.type, c.k);
   c.weight_bytes = c.rows * rb;
 
@@ -176,7 +179,8 @@ TensorCheck check_tensor(vk::Device& device, gguf::Source& source, const gguf::F
   }
   c.ms_per_matmul = total_ms / double(reps);
   c.gb_per_s = double(c.weight_bytes) / (c.ms_per_matmul * 1e-3) / 1e9;
-  c.max_rel_err = matmul_error(vk::download<float>(ring, y, y_cpu.size()), y_cpu, row_norms, x_norms);
+  c.max_rel_err =
+      matmul_error(vk::download<float>(ring, y, y_cpu.size()), y_cpu, row_norms, x_norms);
   device.check();
   c.passed = c.max_rel_err <= kGoldenYTolerance;
   return c;

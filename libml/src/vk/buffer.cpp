@@ -14,9 +14,12 @@ constexpr uint64_t kBlockBytes = 256ull << 20;
 
 const char* memory_name(Memory m) {
   switch (m) {
-    case Memory::device: return "device-local";
-    case Memory::upload: return "upload";
-    case Memory::readback: return "readback";
+    case Memory::device:
+      return "device-local";
+    case Memory::upload:
+      return "upload";
+    case Memory::readback:
+      return "readback";
   }
   return "?";
 }
@@ -30,14 +33,19 @@ uint32_t Device::memory_type(uint32_t type_bits, Memory memory) const {
       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   std::vector<VkMemoryPropertyFlags> wanted;
   switch (memory) {
-    case Memory::device: wanted = {VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0}; break;
-    case Memory::upload: wanted = {host}; break;
-    case Memory::readback: wanted = {host | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, host}; break;
+    case Memory::device:
+      wanted = {VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0};
+      break;
+    case Memory::upload:
+      wanted = {host};
+      break;
+    case Memory::readback:
+      wanted = {host | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, host};
+      break;
   }
   for (auto flags : wanted)
     for (uint32_t i = 0; i < mem.memoryTypeCount; ++i)
-      if ((type_bits & (1u << i)) && (mem.memoryTypes[i].propertyFlags & flags) == flags)
-        return i;
+      if ((type_bits & (1u << i)) && (mem.memoryTypes[i].propertyFlags & flags) == flags) return i;
   fail("no memory type for ", memory_name(memory), " buffers (type bits 0x", std::hex, type_bits,
        ")");
 }
@@ -66,8 +74,8 @@ Device::Allocation Device::allocate(const VkMemoryRequirements& req, Memory memo
   const bool dedicated = req.size > kBlockBytes / 2;
   const uint64_t size = dedicated ? req.size : kBlockBytes;
   if (size > limits_.max_memory_allocation_size)
-    fail(what, ": ", size, " bytes exceed maxMemoryAllocationSize = ",
-         limits_.max_memory_allocation_size);
+    fail(what, ": ", size,
+         " bytes exceed maxMemoryAllocationSize = ", limits_.max_memory_allocation_size);
   VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   mai.allocationSize = size;
   mai.memoryTypeIndex = type;
@@ -162,7 +170,8 @@ std::byte* Buffer::mapped() const {
 }
 
 StagingRing::StagingRing(Device& device, uint64_t bytes)
-    : device_(device), half_(align_up(std::max<uint64_t>(bytes / 2, 1024), 16)),
+    : device_(device),
+      half_(align_up(std::max<uint64_t>(bytes / 2, 1024), 16)),
       staging_(device, 2 * half_, Memory::upload, "staging ring") {
   for (auto& h : halves_) {
     VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
@@ -185,8 +194,7 @@ StagingRing::~StagingRing() {
 
 void StagingRing::wait(Half& h) {
   if (!h.pending) return;
-  check_vk(vkWaitForFences(device_.handle(), 1, &h.fence, VK_TRUE, UINT64_MAX),
-           "vkWaitForFences");
+  check_vk(vkWaitForFences(device_.handle(), 1, &h.fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   check_vk(vkResetFences(device_.handle(), 1, &h.fence), "vkResetFences");
   h.pending = false;
   device_.check();

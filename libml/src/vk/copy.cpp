@@ -15,8 +15,8 @@ void copy_kernel(Recorder& rec, const Buffer& src, const Buffer& dst, uint64_t b
   const uint32_t wg = device.workgroup_size(256);
   const Kernel& kernel = device.kernel({"copy.comp", {}, 2, 4, wg});
   // Slices no larger than maxStorageBufferRange, starting at offsets the binding accepts.
-  const uint64_t slice =
-      align_down(l.max_storage_buffer_range, std::max<uint64_t>(256, l.min_storage_buffer_offset_alignment));
+  const uint64_t slice = align_down(l.max_storage_buffer_range,
+                                    std::max<uint64_t>(256, l.min_storage_buffer_offset_alignment));
   for (uint64_t off = 0; off < bytes; off += slice) {
     const uint64_t n = std::min(slice, bytes - off);
     const uint32_t words = uint32_t(n / 16);

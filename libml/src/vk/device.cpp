@@ -35,11 +35,16 @@ bool env_true(const char* name) {
 // Discrete GPUs first, then integrated, virtual, CPU (lavapipe).
 int device_rank(VkPhysicalDeviceType type) {
   switch (type) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
-    default: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -200,8 +205,7 @@ void Device::pick_device(const DeviceOptions& options) {
   };
   if (wanted) {
     if (*wanted >= n) fail("device ", *wanted, " requested but there are only ", n, " devices");
-    if (!usable(devices[*wanted]))
-      fail("device ", *wanted, " lacks Vulkan 1.2 or a compute queue");
+    if (!usable(devices[*wanted])) fail("device ", *wanted, " lacks Vulkan 1.2 or a compute queue");
     physical_ = devices[*wanted];
   } else {
     int best = -1;

@@ -101,8 +101,8 @@ std::vector<uint32_t> compile_glsl(
   Includer includer;
   const auto messages = EShMessages(EShMsgSpvRules | EShMsgVulkanRules);
   if (!shader.parse(GetDefaultResources(), 460, false, messages, includer))
-    fail("compiling ", source, " (", preamble.empty() ? "no defines" : preamble, "): ",
-         shader.getInfoLog());
+    fail("compiling ", source, " (", preamble.empty() ? "no defines" : preamble,
+         "): ", shader.getInfoLog());
   glslang::TProgram program;
   program.addShader(&shader);
   if (!program.link(messages)) fail("linking ", source, ": ", program.getInfoLog());
@@ -184,8 +184,8 @@ Kernel::~Kernel() {
 }
 
 const Kernel& Device::kernel(const KernelSpec& spec) {
-  std::string key = cat(spec.source, "|wg=", spec.workgroup_size, "|b=", spec.n_buffers,
-                        "|p=", spec.push_bytes);
+  std::string key =
+      cat(spec.source, "|wg=", spec.workgroup_size, "|b=", spec.n_buffers, "|p=", spec.push_bytes);
   for (const auto& [n, v] : spec.defines) key += cat("|", n, "=", v);
   if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
 

@@ -11,11 +11,16 @@ namespace {
 
 const char* type_name(VkPhysicalDeviceType type) {
   switch (type) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
-    default: return "other";
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return "CPU";
+    default:
+      return "other";
   }
 }
 
@@ -114,7 +119,8 @@ void Device::probe_limits() {
   o.shader_int64 = feats.features.shaderInt64;
   o.storage_buffer_16bit = f11.storageBuffer16BitAccess;
   o.storage_buffer_8bit = f12.storageBuffer8BitAccess;
-  o.cooperative_matrix = has_ext("VK_KHR_cooperative_matrix") || has_ext("VK_NV_cooperative_matrix");
+  o.cooperative_matrix =
+      has_ext("VK_KHR_cooperative_matrix") || has_ext("VK_NV_cooperative_matrix");
 
   uint32_t n_fam = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(physical_, &n_fam, nullptr);
@@ -148,14 +154,13 @@ std::string describe(const Limits& l) {
   s << "maxPushConstantsSize: " << l.max_push_constants_size << "\n";
   s << "maxComputeWorkGroupSize: " << l.max_workgroup_size[0] << " " << l.max_workgroup_size[1]
     << " " << l.max_workgroup_size[2] << "\n";
-  s << "maxComputeWorkGroupCount: " << l.max_workgroup_count[0] << " "
-    << l.max_workgroup_count[1] << " " << l.max_workgroup_count[2] << "\n";
+  s << "maxComputeWorkGroupCount: " << l.max_workgroup_count[0] << " " << l.max_workgroup_count[1]
+    << " " << l.max_workgroup_count[2] << "\n";
   s << "maxComputeWorkGroupInvocations: " << l.max_workgroup_invocations << "\n";
   s << "maxComputeSharedMemorySize: " << l.max_shared_memory << "\n";
   s << "subgroupSize: " << l.subgroup_size << " (operations: " << l.subgroup_operations << ")\n";
   s << "shaderFloat16: " << yes(l.shader_float16) << ", shaderInt8: " << yes(l.shader_int8)
-    << ", shaderInt16: " << yes(l.shader_int16) << ", shaderInt64: " << yes(l.shader_int64)
-    << "\n";
+    << ", shaderInt16: " << yes(l.shader_int16) << ", shaderInt64: " << yes(l.shader_int64) << "\n";
   s << "storageBuffer16BitAccess: " << yes(l.storage_buffer_16bit)
     << ", storageBuffer8BitAccess: " << yes(l.storage_buffer_8bit) << "\n";
   s << "cooperativeMatrix: " << yes(l.cooperative_matrix) << "\n";

@@ -79,10 +79,11 @@ void Recorder::track(std::span<const Access> accesses) {
 
 void Recorder::stamp() {
   if (queries_ && n_queries_ < kMaxQueries)
-    vkCmdWriteTimestamp(cmd_,
-                        n_queries_ % 2 ? VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT
-                                       : VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
-                        queries_, n_queries_), ++n_queries_;
+    vkCmdWriteTimestamp(
+        cmd_,
+        n_queries_ % 2 ? VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT : VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+        queries_, n_queries_),
+        ++n_queries_;
 }
 
 VkDescriptorSet Recorder::descriptor_set(const Kernel& kernel) {
@@ -128,7 +129,8 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
   for (size_t i = 0; i < bindings.size(); ++i) {
     const Binding& b = bindings[i];
     if (!b.buffer) fail(spec.source, ": binding ", i, " has no buffer");
-    const uint64_t size = b.size == VK_WHOLE_SIZE ? b.buffer->size() - std::min(b.offset, b.buffer->size()) : b.size;
+    const uint64_t size =
+        b.size == VK_WHOLE_SIZE ? b.buffer->size() - std::min(b.offset, b.buffer->size()) : b.size;
     if (b.offset > b.buffer->size() || size > b.buffer->size() - b.offset || size == 0)
       fail(spec.source, ": binding ", i, " range [", b.offset, ", +", size, ") is outside buffer ",
            b.buffer->name(), " (", b.buffer->size(), " bytes)");
@@ -161,8 +163,8 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
   vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.layout(), 0, 1, &set, 0,
                           nullptr);
   if (!push.empty())
-    vkCmdPushConstants(cmd_, kernel.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                       uint32_t(push.size()), push.data());
+    vkCmdPushConstants(cmd_, kernel.layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(push.size()),
+                       push.data());
   stamp();
   vkCmdDispatch(cmd_, groups[0], groups[1], groups[2]);
   stamp();
@@ -170,8 +172,8 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
   ++n_commands_;
 }
 
-void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst,
-                    uint64_t dst_offset, uint64_t size) {
+void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
+                    uint64_t size) {
   if (src_offset > src.size() || size > src.size() - src_offset || dst_offset > dst.size() ||
       size > dst.size() - dst_offset)
     fail("copy of ", size, " bytes from ", src.name(), "+", src_offset, " to ", dst.name(), "+",

@@ -12,7 +12,11 @@ inline void check_vk(VkResult result, const char* what) {
   if (result != VK_SUCCESS) fail(what, " failed: VkResult ", int(result));
 }
 
-inline uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
-inline uint64_t align_down(uint64_t v, uint64_t a) { return v / a * a; }
+inline uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
+inline uint64_t align_down(uint64_t v, uint64_t a) {
+  return v / a * a;
+}
 
 }  // namespace ml::vk

@@ -1,0 +1,333 @@
+// GPU matmul kernels (matmul_vec, matmul_tiled, expert matvec, dequant) against the CPU
+// reference ml::ops::matmul / matmul_id (ml::quant's float64 dot products) and
+// ml::quant::dequantize, for every weight type: single rows, ragged row and token counts,
+// k = 2880, the slice path (capped and a real >128 MiB tensor) and limit errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ml/ops.h"
+#include "ml/quant.h"
+#include "ml/vk.h"
+
+namespace ml::ops {
+namespace {
+
+using gguf::Type;
+using ::testing::HasSubstr;
+
+// |gpu - cpu| <= kTolerance * ||row|| * ||x||: the Cauchy-Schwarz scale of a dot product,
+// room for f32 accumulation in a different order.
+constexpr double kTolerance = 1e-5;
+
+std::vector<float> random_floats(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& f : v) f = u(rng);
+  return v;
+}
+
+double norm(std::span<const float> v) {
+  double s = 0;
+  for (float f : v) s += double(f) * f;
+  return std::sqrt(s);
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+class MatmulGpu : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    device_ = std::make_unique<vk::Device>();
+    ring_ = std::make_unique<vk::StagingRing>(*device_, 8 << 20);
+  }
+  static void TearDownTestSuite() {
+    ring_.reset();
+    device_.reset();
+  }
+  void TearDown() override { device_->check(); }
+
+  static std::unique_ptr<vk::Buffer> floats(std::span<const float> v, const char* name) {
+    return vk::upload_buffer(*device_, *ring_, v, name);
+  }
+
+  // One W x on the GPU against the CPU reference; returns the worst scaled error.
+  static double check_matmul(vk::Device& device, vk::StagingRing& ring, Type type, uint64_t m,
+                             uint64_t k, uint64_t n, MatmulKernel kernel,
+                             size_t* dispatches = nullptr) {
+    const auto w = quant::random_blocks(type, m * k, m * 1000 + k);
+    const auto x = random_floats(n * k, n + k);
+    std::vector<float> ref(n * m);
+    matmul(type, w, m, k, x, n, ref);
+    auto wb = upload_weight(device, ring, w, "w");
+    auto xb = vk::upload_buffer(device, ring, std::span<const float>(x), "x");
+    vk::Buffer yb(device, n * m * 4, vk::Memory::device, "y");
+    vk::Recorder rec(device);
+    matmul(rec, {wb.get(), 0, type, k, m}, *xb, n, yb, kernel);
+    if (dispatches) *dispatches = rec.n_dispatches();
+    rec.submit();
+    const auto y = vk::download<float>(ring, yb, n * m);
+    const uint64_t rb = gguf::row_bytes(type, k);
+    double worst = 0;
+    for (uint64_t r = 0; r < m; ++r) {
+      const double rn = norm(quant::dequantize(type, std::span(w).subspan(r * rb, rb), k));
+      for (uint64_t t = 0; t < n; ++t) {
+        const double scale = rn * norm(std::span(x).subspan(t * k, k));
+        const double e = std::fabs(double(y[t * m + r]) - ref[t * m + r]) / (scale > 0 ? scale : 1);
+        worst = std::max(worst, std::isnan(e) ? INFINITY : e);
+      }
+    }
+    return worst;
+  }
+
+  static uint64_t block(Type type) { return gguf::traits(type).block_size; }
+
+  static std::unique_ptr<vk::Device> device_;
+  static std::unique_ptr<vk::StagingRing> ring_;
+};
+std::unique_ptr<vk::Device> MatmulGpu::device_;
+std::unique_ptr<vk::StagingRing> MatmulGpu::ring_;
+
+TEST_F(MatmulGpu, EveryTypeIsSupported) {
+  for (const char* name : {"F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K",
+                           "Q3_K", "Q4_K", "Q5_K", "Q6_K", "MXFP4", "IQ4_NL", "IQ4_XS"})
+    EXPECT_TRUE(gpu_supports(*gguf::type_from_name(name))) << name;
+  EXPECT_FALSE(gpu_supports(Type::Q8_1));
+}
+
+// Shapes per type: a single row of one block, ragged row counts (not multiples of the
+// workgroup's rows), rows of 2880 (gpt-oss; block-32 and float types) or several 256-blocks.
+std::vector<std::pair<uint64_t, uint64_t>> shapes(Type type) {
+  const uint64_t b = gguf::traits(type).block_size;
+  std::vector<std::pair<uint64_t, uint64_t>> out = {{1, std::max<uint64_t>(b, 32)},
+                                                    {37, 3 * std::max<uint64_t>(b, 32)}};
+  if (2880 % b == 0) out.push_back({5, 2880});
+  if (b == 256) out.push_back({3, 256 * 5});
+  if (b == 1) out.push_back({7, 13}), out.push_back({2, 1});  // ragged float rows
+  return out;
+}
+
+TEST_F(MatmulGpu, MatvecEveryTypeAndShape) {
+  for (Type type : gpu_types())
+    for (auto [m, k] : shapes(type)) {
+      SCOPED_TRACE(cat(gguf::type_name(type), " m=", m, " k=", k));
+      EXPECT_LE(check_matmul(*device_, *ring_, type, m, k, 1, MatmulKernel::vec), kTolerance);
+    }
+}
+
+TEST_F(MatmulGpu, MatvecSeveralTokens) {
+  for (Type type : {Type::Q4_K, Type::MXFP4, Type::F16}) {
+    SCOPED_TRACE(gguf::type_name(type));
+    EXPECT_LE(check_matmul(*device_, *ring_, type, 11, 512, 3, MatmulKernel::vec), kTolerance);
+  }
+}
+
+TEST_F(MatmulGpu, TiledEveryType) {
+  // 70 rows: two row tiles, the second ragged; 9 tokens: one ragged token tile.
+  for (Type type : gpu_types()) {
+    const uint64_t k = block(type) == 256 ? 512 : 96;
+    SCOPED_TRACE(cat(gguf::type_name(type), " k=", k));
+    EXPECT_LE(check_matmul(*device_, *ring_, type, 70, k, 9, MatmulKernel::tiled), kTolerance);
+  }
+}
+
+TEST_F(MatmulGpu, TiledShapes) {
+  EXPECT_LE(check_matmul(*device_, *ring_, Type::Q8_0, 3, 2880, 33, MatmulKernel::tiled),
+            kTolerance);
+  EXPECT_LE(check_matmul(*device_, *ring_, Type::F32, 65, 13, 40, MatmulKernel::tiled), kTolerance);
+  EXPECT_LE(check_matmul(*device_, *ring_, Type::Q6_K, 1, 256, 12, MatmulKernel::automatic),
+            kTolerance);
+}
+
+TEST_F(MatmulGpu, DequantizeEqualsCpuReference) {
+  for (Type type : gpu_types()) {
+    const uint64_t m = 5, k = block(type) == 1 ? 13 : 2 * std::max<uint64_t>(block(type), 32);
+    SCOPED_TRACE(gguf::type_name(type));
+    const auto w = quant::random_blocks(type, m * k, 77);
+    const auto ref = quant::dequantize(type, w, m * k);
+    auto wb = upload_weight(*device_, *ring_, w, "w");
+    vk::Buffer yb(*device_, m * k * 4, vk::Memory::device, "deq");
+    vk::Recorder rec(*device_);
+    dequantize(rec, {wb.get(), 0, type, k, m}, yb);
+    rec.submit();
+    const auto y = vk::download<float>(*ring_, yb, m * k);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(y[i] - ref[i])));
+      scale = std::max(scale, double(std::fabs(ref[i])));
+    }
+    EXPECT_LE(worst, 1e-6 * scale);  // equal up to a fused multiply-add's single rounding
+  }
+}
+
+// W[ids[t][s]] x[t] (or x[t][s]) against the CPU matmul_id.
+double check_expert(vk::Device& device, vk::StagingRing& ring, Type type, uint64_t n_expert,
+                    uint64_t m, uint64_t k, uint64_t n_used, uint64_t n, bool x_per_slot,
+                    size_t* dispatches = nullptr) {
+  const auto w = quant::random_blocks(type, n_expert * m * k, 5);
+  const auto x = random_floats(n * (x_per_slot ? n_used : 1) * k, 6);
+  std::vector<int32_t> ids(n * n_used);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7 + 3) % n_expert);
+  std::vector<float> ref(n * n_used * m);
+  matmul_id(type, w, n_expert, m, k, x, x_per_slot, ids, n_used, n, ref);
+  auto wb = upload_weight(device, ring, w, "experts");
+  auto xb = vk::upload_buffer(device, ring, std::span<const float>(x), "x");
+  auto ib = vk::upload_buffer(device, ring, std::span<const int32_t>(ids), "ids");
+  vk::Buffer yb(device, ref.size() * 4, vk::Memory::device, "y");
+  vk::Recorder rec(device);
+  matmul_id(rec, {wb.get(), 0, type, k, m, n_expert}, *xb, x_per_slot, *ib, n_used, n, yb);
+  if (dispatches) *dispatches = rec.n_dispatches();
+  rec.submit();
+  const auto y = vk::download<float>(ring, yb, ref.size());
+  double worst = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double e = std::fabs(double(y[i]) - ref[i]) / (std::fabs(ref[i]) + 1.0);
+    worst = std::max(worst, std::isnan(e) ? INFINITY : e);
+  }
+  return worst;
+}
+
+TEST_F(MatmulGpu, ExpertMatvecSelectsRowsById) {
+  for (Type type : {Type::MXFP4, Type::Q8_0, Type::Q4_K, Type::F16})
+    for (bool per_slot : {false, true}) {
+      const uint64_t k = block(type) == 256 ? 512 : 2880 / 15;  // 192: gpt-oss-tiny's expert ff
+      SCOPED_TRACE(cat(gguf::type_name(type), per_slot ? " x per slot" : " shared x"));
+      EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot), 1e-5);
+    }
+}
+
+TEST_F(MatmulGpu, ExpertIdOutOfRangeGivesNaN) {
+  const uint64_t m = 4, k = 32;
+  const auto w = quant::random_blocks(Type::Q8_0, 2 * m * k, 1);
+  const std::vector<float> x = random_floats(k, 2);
+  const std::vector<int32_t> ids = {1, 7};
+  auto wb = upload_weight(*device_, *ring_, w, "experts");
+  auto xb = floats(x, "x");
+  auto ib = vk::upload_buffer(*device_, *ring_, std::span<const int32_t>(ids), "ids");
+  vk::Buffer yb(*device_, 2 * m * 4, vk::Memory::device, "y");
+  vk::Recorder rec(*device_);
+  matmul_id(rec, {wb.get(), 0, Type::Q8_0, k, m, 2}, *xb, false, *ib, 2, 1, yb);
+  rec.submit();
+  const auto y = vk::download<float>(*ring_, yb, 2 * m);
+  for (uint64_t r = 0; r < m; ++r) {
+    EXPECT_FALSE(std::isnan(y[r]));
+    EXPECT_TRUE(std::isnan(y[m + r])) << r;
+  }
+  std::vector<float> cpu(2 * m);
+  EXPECT_THAT(error_of([&] { matmul_id(Type::Q8_0, w, 2, m, k, x, false, ids, 2, 1, cpu); }),
+              HasSubstr("selects expert 7 of 2"));
+}
+
+// With maxStorageBufferRange capped, every kernel binds W as several descriptor ranges whose
+// rows start at unaligned byte offsets inside their binding.
+TEST_F(MatmulGpu, SlicesWhenWeightExceedsStorageBufferRange) {
+  vk::DeviceOptions o;
+  o.storage_buffer_range_cap = 2048;
+  vk::Device device(o);
+  vk::StagingRing ring(device, 1 << 20);
+  for (Type type : {Type::Q4_0, Type::MXFP4, Type::Q6_K, Type::IQ4_XS, Type::F16}) {
+    const uint64_t k = block(type) == 256 ? 256 : 160;
+    SCOPED_TRACE(gguf::type_name(type));
+    size_t dispatches = 0;
+    EXPECT_LE(check_matmul(device, ring, type, 101, k, 1, MatmulKernel::vec, &dispatches),
+              kTolerance);
+    EXPECT_GT(dispatches, 2u);
+    EXPECT_LE(check_matmul(device, ring, type, 101, k, 2, MatmulKernel::tiled, &dispatches),
+              kTolerance);
+    EXPECT_GT(dispatches, 2u);
+  }
+  size_t dispatches = 0;
+  EXPECT_LE(check_expert(device, ring, Type::MXFP4, 8, 9, 160, 2, 1, true, &dispatches), 1e-5);
+  EXPECT_GT(dispatches, 2u);
+
+  const uint64_t m = 23, k = 64;
+  const auto w = quant::random_blocks(Type::Q5_0, m * k, 3);
+  auto wb = upload_weight(device, ring, w, "w");
+  vk::Buffer yb(device, m * k * 4, vk::Memory::device, "deq");
+  vk::Recorder rec(device);
+  dequantize(rec, {wb.get(), 0, Type::Q5_0, k, m}, yb);
+  EXPECT_GT(rec.n_dispatches(), 2u);
+  rec.submit();
+  EXPECT_EQ(vk::download<float>(ring, yb, m * k), quant::dequantize(Type::Q5_0, w, m * k));
+  device.check();
+}
+
+TEST_F(MatmulGpu, LimitErrorsNameTheLimit) {
+  vk::DeviceOptions o;
+  o.storage_buffer_range_cap = 1024;
+  vk::Device device(o);
+  vk::StagingRing ring(device, 1 << 16);
+  const auto w = quant::random_blocks(Type::F32, 4 * 512, 1);
+  auto wb = upload_weight(device, ring, w, "w");
+  vk::Buffer x(device, 4096, vk::Memory::device, "x"), y(device, 4096, vk::Memory::device, "y");
+  vk::Recorder rec(device);
+  // A 2048-byte row cannot be bound within a 1024-byte range.
+  EXPECT_THAT(error_of([&] {
+                matmul(rec, {wb.get(), 0, Type::F32, 512, 4}, x, 1, y);
+              }),
+              HasSubstr("maxStorageBufferRange = 1024"));
+  // Rows fit, but y (300 tokens x 4 rows) does not.
+  auto small = upload_weight(device, ring, std::span(w).first(4 * 16 * 4), "small");
+  vk::Buffer big_y(device, 300 * 4 * 4, vk::Memory::device, "big y");
+  vk::Buffer big_x(device, 300 * 16 * 4, vk::Memory::device, "big x");
+  EXPECT_THAT(error_of([&] {
+                matmul(rec, {small.get(), 0, Type::F32, 16, 4}, big_x, 300, big_y);
+              }),
+              HasSubstr("maxStorageBufferRange"));
+  EXPECT_THAT(error_of([&] {
+                matmul(rec, {wb.get(), 0, Type::Q4_K, 100, 4}, x, 1, y);
+              }),
+              HasSubstr("not a whole number of Q4_K blocks"));
+  EXPECT_THAT(error_of([&] {
+                matmul(rec, {wb.get(), 0, Type::Q8_1, 32, 4}, x, 1, y);
+              }),
+              HasSubstr("no GPU kernel for weight type Q8_1"));
+  EXPECT_THAT(error_of([&] {
+                matmul(rec, {wb.get(), 0, Type::F32, 512, 4}, x, 3, y);
+              }),
+              HasSubstr("needs"));
+  device.check();
+}
+
+// The real slice path: a 40000 x 1024 F32 weight is 164 MB, above lavapipe's 128 MiB
+// maxStorageBufferRange, so it is bound as two ranges and multiplied per slice.
+TEST_F(MatmulGpu, TensorLargerThan128MiB) {
+  const uint64_t m = 40000, k = 1024;
+  const uint64_t bytes = m * k * 4;
+  if (bytes <= device_->limits().max_storage_buffer_range)
+    GTEST_SKIP() << "maxStorageBufferRange is above " << bytes;
+  std::vector<float> w(m * k);
+  std::mt19937 rng(9);
+  for (auto& v : w) v = float(int(rng() % 255) - 127) / 64.0f;
+  const auto x = random_floats(k, 10);
+  auto wb = upload_weight(*device_, *ring_, std::as_bytes(std::span<const float>(w)), "big");
+  auto xb = floats(x, "x");
+  vk::Buffer yb(*device_, m * 4, vk::Memory::device, "y");
+  vk::Recorder rec(*device_);
+  matmul(rec, {wb.get(), 0, Type::F32, k, m}, *xb, 1, yb, MatmulKernel::vec);
+  EXPECT_EQ(rec.n_dispatches(), 2u);
+  rec.submit();
+  const auto y = vk::download<float>(*ring_, yb, m);
+  std::vector<float> ref(m);
+  matmul(Type::F32, std::as_bytes(std::span<const float>(w)), m, k, x, 1, ref);
+  double worst = 0;
+  for (uint64_t r = 0; r < m; ++r)
+    worst = std::max(
+        worst, std::fabs(double(y[r]) - ref[r]) / (norm(std::span(w).subspan(r * k, k)) * norm(x)));
+  EXPECT_LE(worst, kTolerance);
+  EXPECT_NE(y[m - 1], 0.0f);  // the last slice ran
+}
+
+}  // namespace
+}  // namespace ml::ops
