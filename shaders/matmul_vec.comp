@@ -12,6 +12,9 @@ layout(local_size_x_id = 0) in;
 
 layout(binding = 0) readonly buffer W { uint w[]; };
 layout(binding = 1) readonly buffer X { float x[]; };
+#if X_VEC4
+layout(binding = 1) readonly buffer X4 { vec4 x4[]; };  // the same x, 16-byte loads
+#endif
 layout(binding = 2) writeonly buffer Y { float y[]; };
 #if EXPERT
 layout(binding = 3) readonly buffer Ids { int ids[]; };  // [n_tokens][n_used]
@@ -68,8 +71,12 @@ void main() {
   const uint n_groups = p.k / 8u;
   for (uint gi = tid; gi < n_groups; gi += gl_WorkGroupSize.x) {
     const uint xi = xo + gi * 8u;
+#if X_VEC4
+    const vec4 xl = x4[xi / 4u], xh = x4[xi / 4u + 1u];
+#else
     const vec4 xl = vec4(x[xi], x[xi + 1u], x[xi + 2u], x[xi + 3u]);
     const vec4 xh = vec4(x[xi + 4u], x[xi + 5u], x[xi + 6u], x[xi + 7u]);
+#endif
     const uint blk = gi / (QK / 8u), j = gi % (QK / 8u);
     for (uint i = 0u; i < ROWS; ++i) {
       if (!valid[i]) continue;

@@ -158,6 +158,8 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   defines.push_back({"ROWS", cat(kRows, "u")});
   defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
   defines.push_back({"EXPERT", ids ? "1" : "0"});
+  // x as vec4s when every token's (and slot's) x starts 16-byte aligned.
+  defines.push_back({"X_VEC4", w.k % 4 == 0 ? "1" : "0"});
   const vk::Kernel& kernel =
       device.kernel({"matmul_vec.comp", defines, ids ? 4u : 3u, sizeof(VecPush), wg});
   const uint64_t z = ids ? n_tokens * n_used : n_tokens;
