@@ -1,6 +1,6 @@
 #pragma once
 // Per-type block codecs behind ml/quant.h. Each family file (float.cpp, legacy.cpp,
-// k_quants.cpp, fp4.cpp, ternary.cpp) defines, for each of its types, a
+// k_quants.cpp, fp4.cpp, ternary.cpp, iq_grids.cpp) defines, for each of its types, a
 // dequantizer over consecutive blocks and a generator of valid random blocks; quant.cpp
 // holds the table that dispatches on gguf::Type.
 #include <cstdint>
@@ -78,5 +78,6 @@ std::span<const Codec> legacy_codecs();
 std::span<const Codec> k_quant_codecs();
 std::span<const Codec> fp4_codecs();
 std::span<const Codec> ternary_codecs();
+std::span<const Codec> iq_grid_codecs();
 
 }  // namespace ml::quant::detail

@@ -15,7 +15,7 @@ using detail::Codec;
 
 const Codec* find_codec(gguf::Type type) {
   for (auto family : {detail::float_codecs, detail::legacy_codecs, detail::k_quant_codecs,
-                      detail::fp4_codecs, detail::ternary_codecs}) {
+                      detail::fp4_codecs, detail::ternary_codecs, detail::iq_grid_codecs}) {
     for (const Codec& c : family()) {
       if (c.type == type) return &c;
     }
