@@ -119,6 +119,7 @@ struct Server::Impl {
   int port = 0;
   std::thread thread;
   std::mutex log_mutex;
+  int listen_fd = -1;  // the listening socket, seen in httplib's socket-options hook
 
   void handle_get(const httplib::Request& req, httplib::Response& res) {
     // httplib slices any response by the Range it parsed (even a 404 body, even past the end
@@ -175,10 +176,14 @@ Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>()) {
   m.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // httplib's default socket options add SO_REUSEPORT, which lets a second server bind the
   // same port and silently share its clients; keep only SO_REUSEADDR (restart after a close).
-  m.http.set_socket_options([](socket_t sock) {
+  m.http.set_socket_options([&m](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    m.listen_fd = sock;
   });
+  // Headers and body go out in separate sends; with Nagle on, each small response waits
+  // for the client's delayed ACK (~40 ms).
+  m.http.set_tcp_nodelay(true);
   m.http.set_keep_alive_max_count(1000);
   m.http.set_keep_alive_timeout(5);
   m.http.set_read_timeout(30);
@@ -213,6 +218,9 @@ Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>()) {
     }
     m.port = m.options.port;
   }
+  // httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and their SYNs
+  // are retried a second later. listen() again on the bound socket raises the backlog (Linux).
+  if (m.listen_fd >= 0) ::listen(m.listen_fd, SOMAXCONN);
 }
 
 Server::~Server() {
