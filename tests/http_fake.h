@@ -21,6 +21,16 @@
 
 namespace ml::test {
 
+// Deterministic bytes that differ at every offset pattern a test may pick.
+inline std::string pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  for (char& c : s) {
+    seed = seed * 1664525u + 1013904223u;
+    c = char(seed >> 24);
+  }
+  return s;
+}
+
 inline std::string lower(std::string s) {
   for (char& c : s) c = char(std::tolower((unsigned char)c));
   return s;

@@ -16,6 +16,7 @@
 #include "test_util.h"
 
 namespace fs = std::filesystem;
+using ml::test::pattern;
 using ml::test::raw_request;
 
 namespace {
@@ -23,15 +24,6 @@ namespace {
 constexpr uint64_t kBig = (uint64_t(4) << 30) + 8192;  // past 4 GiB: 64-bit offsets needed
 constexpr uint64_t kMarkAt = (uint64_t(4) << 30) + 100;
 const std::string kMark = "bytes past four GiB";
-
-std::string pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  for (char& c : s) {
-    seed = seed * 1664525u + 1013904223u;
-    c = char(seed >> 24);
-  }
-  return s;
-}
 
 void write_file(const fs::path& p, const std::string& data) {
   std::ofstream(p, std::ios::binary).write(data.data(), std::streamsize(data.size()));
