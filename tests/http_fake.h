@@ -67,13 +67,16 @@ inline void set_timeouts(int fd, int seconds) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-inline void send_all(int fd, const std::string& data) {
+// Returns the bytes sent: fewer than asked when the peer went away (a client that aborted on
+// purpose).
+inline size_t send_all(int fd, const std::string& data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return;  // the peer went away (a client that aborted on purpose)
+    if (n <= 0) break;
     done += size_t(n);
   }
+  return done;
 }
 
 // Sends `METHOD target` with `extra` header lines (each ending in \r\n) to 127.0.0.1:port and
@@ -152,6 +155,7 @@ class FakeServer {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   int requests() const { return count_; }
+  size_t last_sent() const { return last_sent_; }  // bytes of the last reply that went out
   std::vector<FakeRequest> seen() {
     std::lock_guard<std::mutex> lock(mutex_);
     return seen_;
@@ -205,7 +209,7 @@ class FakeServer {
         std::lock_guard<std::mutex> lock(mutex_);
         seen_.push_back(req);
       }
-      send_all(c.fd(), respond_(req));
+      last_sent_ = send_all(c.fd(), respond_(req));
       ::shutdown(c.fd(), SHUT_WR);
     }
   }
@@ -215,6 +219,7 @@ class FakeServer {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> count_{0};
+  std::atomic<size_t> last_sent_{0};
   std::mutex mutex_;
   std::vector<FakeRequest> seen_;
   std::thread thread_;
