@@ -3,8 +3,10 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "ml/chat.h"
@@ -46,12 +48,39 @@ int run_vectors(const ml::tok::Tokenizer& tok, const std::string& inp) {
   return failed == 0 ? 0 : 1;
 }
 
+// A golden record (../shared/golden/MODEL.PROMPT.json): `prompt` tokenized with special tokens
+// parsed and BOS as the model's metadata says must give `tokens`.
+int check_golden(const std::string& path, std::string gguf) {
+  std::ifstream in(path);
+  if (!in) throw ml::Error(path + ": cannot open");
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.contains("prompt") || !j.contains("tokens")) {
+    throw ml::Error(path + ": not a golden record (needs prompt and tokens)");
+  }
+  const std::filesystem::path p(path);
+  if (gguf.empty()) {
+    std::string model = j.value("model", "");
+    if (model.empty()) model = p.stem().stem().string() + ".gguf";  // MODEL.PROMPT.json
+    gguf = (p.parent_path() / ".." / "models" / model).string();
+  }
+  const auto tok = ml::tok::Tokenizer::from_file(gguf);
+  const auto expected = j.at("tokens").get<std::vector<ml::tok::Token>>();
+  const auto actual = tok.encode(j.at("prompt").get<std::string>(), true, true);
+  if (actual == expected) {
+    std::cout << "golden " << p.filename().string() << ": " << actual.size() << " ids match\n";
+    return 0;
+  }
+  std::cout << "FAIL golden " << p.filename().string() << "\n  expected: " << ids_line(expected)
+            << "\n  actual:   " << ids_line(actual) << "\n";
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "test_tokenizer: tokenize with a GGUF vocabulary, run llama.cpp's vectors, render Harmony"};
-  std::string gguf, text, file, test_file, system, developer, user, date, reasoning = "low";
+  std::string gguf, text, file, test_file, golden, system, developer, user, date, reasoning = "low";
   bool count = false, harmony = false, render = false, no_special = false, parse_special = false;
   app.add_option("--gguf", gguf, "GGUF file with the tokenizer (model or vocab-only)");
   app.add_option("--text", text, "text to tokenize");
@@ -60,6 +89,7 @@ int main(int argc, char** argv) {
   app.add_option("--file", file, "file to tokenize");
   app.add_flag("--count", count, "with --file: print only the count and throughput");
   app.add_option("--test-file", test_file, "llama.cpp vector file V.gguf.inp (V.gguf beside it)");
+  app.add_option("--golden", golden, "golden record MODEL.PROMPT.json: check its prompt's ids");
   app.add_flag("--harmony", harmony, "build a Harmony (gpt-oss) prompt");
   app.add_option("--system", system, "Harmony: model identity line");
   app.add_option("--developer", developer, "Harmony: developer instructions");
@@ -79,6 +109,7 @@ int main(int argc, char** argv) {
           gguf.empty() && test_file.size() > 4 ? test_file.substr(0, test_file.size() - 4) : gguf;
       return run_vectors(ml::tok::Tokenizer::from_file(model), test_file);
     }
+    if (!golden.empty()) return check_golden(golden, gguf);
     if (harmony) {
       ml::chat::HarmonyOptions o;
       if (!system.empty()) o.identity = system;
