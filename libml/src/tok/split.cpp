@@ -44,6 +44,8 @@ struct Scratch {
     stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
     if (!data || !context || !stack) fail("pre-tokenizer: out of memory for PCRE2 match data");
     pcre2_jit_stack_assign(context, nullptr, stack);
+    pcre2_set_heap_limit(context, 1u << 20);  // KiB: 1 GiB of interpreter frames at most
+    pcre2_set_match_limit(context, 1u << 30);
   }
   ~Scratch() {
     pcre2_jit_stack_free(stack);
@@ -150,8 +152,15 @@ std::vector<std::pair<size_t, size_t>> Splitter::split(std::string_view text) co
       size_t start = 0;  // where to search next
       uint32_t options = 0;
       while (start <= piece.size()) {
-        const int rc = pcre2_match(code.code, subject, piece.size(), start,
-                                   options | PCRE2_NO_UTF_CHECK, scratch.data, scratch.context);
+        int rc = pcre2_match(code.code, subject, piece.size(), start, options | PCRE2_NO_UTF_CHECK,
+                             scratch.data, scratch.context);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+          // A very long word outgrew the JIT stack: the interpreter keeps its backtracking
+          // frames on the heap (bounded by the context's heap limit) and finds the same match.
+          rc = pcre2_match(code.code, subject, piece.size(), start,
+                           options | PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, scratch.data,
+                           scratch.context);
+        }
         if (rc == PCRE2_ERROR_NOMATCH) {
           if (options == 0) break;
           // No non-empty match at an empty match's position: step one character on.
