@@ -306,6 +306,8 @@ class Writer {
 
   std::vector<std::byte> bytes() const;  // the whole file in memory
   void write(const std::string& path) const;
+  std::vector<std::byte> header() const;  // header, metadata, tensor infos, padding
+  uint64_t file_size() const { return header().size() + data_size_; }
 
  private:
   struct Pending {
@@ -314,7 +316,6 @@ class Writer {
     Filler filler;
   };
   TensorInfo info(std::string name, Type type, std::vector<uint64_t> shape) const;
-  std::vector<std::byte> header() const;
   void emit(const std::function<void(std::span<const std::byte>)>& sink) const;
 
   uint32_t version_;
