@@ -14,8 +14,6 @@ namespace ml::ops {
 void parallel_for(int64_t n, int n_threads, const std::function<void(int64_t, int64_t)>& fn);
 
 // --- elementwise.cpp ---
-uint16_t fp32_to_fp16(float f);  // IEEE binary16, round to nearest even
-float fp16_to_fp32(uint16_t h);
 // y = a + b / a * b over n values; b has n values or `nb` values repeated (a row broadcast).
 void add(const float* a, const float* b, int64_t nb, float* y, int64_t n);
 void mul(const float* a, const float* b, int64_t nb, float* y, int64_t n);

@@ -3,6 +3,7 @@
 // Weights stay in their GGUF type; matmul dequantizes one weight row at a time and dots it
 // with every activation column, so the math is exactly that of an F32-dequantized model.
 #include "backend/cpu.h"
+#include "ml/quant.h"
 
 #include <unistd.h>
 
@@ -257,7 +258,7 @@ void CpuBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) {
     const int64_t cell = (pos0 + t) % n_cells;
     if (cache.type == gguf::Type::F16) {
       auto* h = reinterpret_cast<uint16_t*>(c) + cell * width;
-      for (int64_t i = 0; i < width; ++i) h[i] = ops::fp32_to_fp16(kd[t * width + i]);
+      for (int64_t i = 0; i < width; ++i) h[i] = quant::f32_to_f16(kd[t * width + i]);
     } else {
       need(cache.type == gguf::Type::F32, "kv_store", "cache must be F16 or F32");
       std::memcpy(reinterpret_cast<float*>(c) + cell * width, kd + t * width,

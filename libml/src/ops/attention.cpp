@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ml/ops.h"
+#include "ml/quant.h"
 
 namespace ml::ops {
 
@@ -36,7 +37,7 @@ void cache_row(const KvView& c, int64_t pos, int64_t col, int64_t n, float* out)
   const int64_t base = (pos % c.n_cells) * c.width + col;
   if (c.f16) {
     const auto* h = static_cast<const uint16_t*>(c.data) + base;
-    for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_fp32(h[i]);
+    for (int64_t i = 0; i < n; ++i) out[i] = quant::f16_to_f32(h[i]);
   } else {
     const auto* f = static_cast<const float*>(c.data) + base;
     std::copy(f, f + n, out);
