@@ -16,6 +16,15 @@
 namespace ml {
 namespace {
 
+// Under AddressSanitizer (a Debug build, ~30x slower) the f32 variant compares the first 4
+// greedy steps and the f16 variant is skipped: the same code paths run, and the cache's ring
+// buffers are covered by ops_test's Attention.RingBufferDecodeMatchesOneBatch.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 std::vector<std::string> golden_records() {
   std::vector<std::string> names;
   std::error_code ec;
@@ -38,13 +47,16 @@ class Golden : public ::testing::TestWithParam<std::string> {
     o.kv_type = kv;
     o.n_batch = n_batch;
     o.n_ctx = 512;
-    const GoldenReport r = compare_golden(*be, model, g, o, tol);
+    const GoldenReport r = compare_golden(*be, model, g, o, tol, kSanitized ? 4 : -1);
     EXPECT_LE(r.max_diff, tol) << "at position " << r.max_diff_position;
     EXPECT_EQ(r.top5_mismatches, 0);
     EXPECT_TRUE(r.greedy_ok) << "diverged after " << r.greedy_compared << " tokens";
     EXPECT_LE(r.greedy_max_diff, tol);
     if (kv == gguf::Type::F32) {
-      EXPECT_EQ(r.greedy, g.greedy);
+      EXPECT_EQ(r.greedy,
+                std::vector<int32_t>(g.greedy.begin(), g.greedy.begin() + r.greedy.size()));
+      EXPECT_EQ(r.greedy.size(),
+                kSanitized ? std::min<size_t>(4, g.greedy.size()) : g.greedy.size());
     }
     EXPECT_GT(r.greedy_compared, 0);
   }

@@ -111,6 +111,25 @@ TEST(Model, TinyLlamaLoadsAndRuns) {
   EXPECT_THROW(s.prefill(std::vector<int32_t>{int32_t(kVocab)}, false), Error);
 }
 
+TEST(Model, ForwardNamesItsIntermediates) {
+  gguf::MemorySource source(tiny_llama(), "tiny.gguf");
+  const gguf::File file = gguf::parse(source);
+  auto be = make_cpu_backend(1);
+  const Model m = load_model(*be, source, file);
+  std::vector<std::string> seen;
+  be->set_observer([&](std::string_view name, int il, const Tensor& t) {
+    seen.push_back(std::string(name) + "/" + std::to_string(il));
+    if (name == "attn_norm") {
+      EXPECT_EQ(read_f32(*be, t).size(), 3 * kEmbd);
+    }
+  });
+  Session s(*be, m);
+  s.prefill(std::vector<int32_t>{1, 2, 3}, false);
+  for (const char* want :
+       {"inp_embd/-1", "attn_norm/0", "kqv_out/1", "l_out/1", "result_output/-1"})
+    EXPECT_NE(std::find(seen.begin(), seen.end(), want), seen.end()) << want;
+}
+
 TEST(Model, ConfigErrorsNameTheKey) {
   EXPECT_NE(load_error(tiny_llama({.metadata =
                                        [](gguf::Writer& w) {

@@ -227,6 +227,27 @@ TEST(CpuBackend, ExpertMatmulEqualsPerExpertMatmul) {
   EXPECT_THROW(be->matmul_id(tw, tx, tid), Error);
 }
 
+TEST(CpuBackend, RouterBiasesAndCombine) {
+  auto be = make_cpu_backend(1);
+  // Two tokens over 3 experts, top 2: token 0 picks 2 then 0, token 1 picks 1 then 2.
+  Tensor logits = upload_f32(*be, {1, -1, 2, 0, 3, 1}, {3, 2, 1, 1});
+  const Backend::Route r = be->moe_route(logits, 2);
+  EXPECT_EQ(read_i32(*be, r.ids), (std::vector<int32_t>{2, 0, 1, 2}));
+  const std::vector<float> w = read_f32(*be, r.weights);
+  const float w_hi = 1.0f / (1.0f + std::exp(-1.0f));  // softmax of a logit gap of 1 / 2
+  EXPECT_NEAR(w[0], w_hi, 1e-6);
+  EXPECT_NEAR(w[2], 1.0f / (1.0f + std::exp(-2.0f)), 1e-6);
+  // Per-expert bias [N = 2, E = 3] added by id, then the weighted sum over the slots.
+  Tensor bias = upload_f32(*be, {0, 0, 10, 20, 100, 200}, {2, 3, 1, 1});
+  Tensor y = be->add_id(upload_f32(*be, {1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 1}), bias, r.ids);
+  EXPECT_EQ(read_f32(*be, y), (std::vector<float>{101, 201, 1, 1, 11, 21, 101, 201}));
+  const std::vector<float> out = read_f32(*be, be->moe_combine(y, r.weights));
+  EXPECT_NEAR(out[0], w[0] * 101 + w[1] * 1, 1e-4);
+  EXPECT_NEAR(out[3], w[2] * 21 + w[3] * 201, 1e-4);
+  EXPECT_EQ(read_i32(*be, be->top_k(logits, 2)), (std::vector<int32_t>{2, 0, 1, 2}));
+  EXPECT_EQ(read_i32(*be, be->argmax(logits)), (std::vector<int32_t>{2, 1}));
+}
+
 TEST(CpuBackend, KvStoreF16RoundsAndWraps) {
   auto be = make_cpu_backend(1);
   Tensor cache = be->alloc(gguf::Type::F16, {2, 3, 1, 1}, "k");

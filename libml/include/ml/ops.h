@@ -14,6 +14,7 @@ namespace ml::ops {
 void parallel_for(int64_t n, int n_threads, const std::function<void(int64_t, int64_t)>& fn);
 
 // --- elementwise.cpp ---
+float dot(const float* a, const float* b, int64_t n);  // in float, in order
 // y = a + b / a * b over n values; b has n values or `nb` values repeated (a row broadcast).
 void add(const float* a, const float* b, int64_t nb, float* y, int64_t n);
 void mul(const float* a, const float* b, int64_t nb, float* y, int64_t n);

@@ -116,7 +116,8 @@ struct GoldenReport {
 };
 // Feeds the golden tokens through a fresh session, then decodes greedily. Tolerances: the
 // README's 1e-2 with an F32 KV cache, 5e-2 with F16 (greedy compared while gaps exceed 0.1).
+// max_greedy < 0 compares the whole continuation, else at most that many steps.
 GoldenReport compare_golden(Backend& be, const Model& model, const GoldenRecord& g,
-                            SessionOptions options, float tol);
+                            SessionOptions options, float tol, int max_greedy = -1);
 
 }  // namespace ml

@@ -3,13 +3,14 @@
 // Weights stay in their GGUF type; matmul dequantizes one weight row at a time and dots it
 // with every activation column, so the math is exactly that of an F32-dequantized model.
 #include "backend/cpu.h"
-#include "ml/quant.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <thread>
+
+#include "ml/quant.h"
 
 namespace ml {
 namespace {
@@ -127,10 +128,7 @@ Tensor CpuBackend::matmul(const Tensor& w, const Tensor& x) {
     for (int64_t n = begin; n < end; ++n) {
       ops::dequantize_row(w.type, wd, K, n, row.data());
       for (int64_t t = 0; t < T; ++t) {
-        const float* xt = xd + t * K;
-        float dot = 0.0f;
-        for (int64_t k = 0; k < K; ++k) dot += row[size_t(k)] * xt[k];
-        yd[t * N + n] = dot;
+        yd[t * N + n] = ops::dot(row.data(), xd + t * K, K);
       }
     }
   });
@@ -162,10 +160,7 @@ Tensor CpuBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids
         ops::dequantize_row(w.type, wd + uint64_t(e) * expert_bytes, K, n, row.data());
         for (int64_t i : users[size_t(e)]) {
           const int64_t j = i % n_used, t = i / n_used;
-          const float* xt = xd + (t * X + (X == 1 ? 0 : j)) * K;
-          float dot = 0.0f;
-          for (int64_t k = 0; k < K; ++k) dot += row[size_t(k)] * xt[k];
-          yd[i * N + n] = dot;
+          yd[i * N + n] = ops::dot(row.data(), xd + (t * X + (X == 1 ? 0 : j)) * K, K);
         }
       }
     });

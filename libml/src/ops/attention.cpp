@@ -72,9 +72,7 @@ void attention(const float* q, const float* k_new, const float* v_new, const KvV
         } else {
           kr = k_new + (int64_t(p_k - p.pos0) * kv_width + hk * head_dim);
         }
-        float dot = 0.0f;
-        for (int64_t i = 0; i < head_dim; ++i) dot += qh[i] * kr[i];
-        float s = dot * p.scale;
+        float s = dot(qh, kr, head_dim) * p.scale;
         if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
         scores[size_t(p_k - first)] = s;
       }
@@ -89,7 +87,8 @@ void attention(const float* q, const float* k_new, const float* v_new, const KvV
         } else {
           vr = v_new + (int64_t(p_k - p.pos0) * kv_width + hk * head_dim);
         }
-        for (int64_t i = 0; i < head_dim; ++i) acc[size_t(i)] += w * vr[i];
+        float* a = acc.data();
+        for (int64_t i = 0; i < head_dim; ++i) a[i] += w * vr[i];
       }
       std::copy(acc.begin(), acc.end(), out + (t * n_head + h) * head_dim);
     }

@@ -24,6 +24,12 @@ void parallel_for(int64_t n, int n_threads, const std::function<void(int64_t, in
   for (auto& t : threads) t.join();
 }
 
+float dot(const float* a, const float* b, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
 void add(const float* a, const float* b, int64_t nb, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i % nb];
 }

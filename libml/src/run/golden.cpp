@@ -46,7 +46,7 @@ GoldenRecord load_golden(const std::string& json_path) {
 }
 
 GoldenReport compare_golden(Backend& be, const Model& model, const GoldenRecord& g,
-                            SessionOptions options, float tol) {
+                            SessionOptions options, float tol, int max_greedy) {
   const int64_t V = model.config.n_vocab;
   if (V != g.n_vocab) fail("model has ", V, " logits per row, golden ", g.n_vocab);
   if (g.tokens.empty()) fail("golden record has no tokens");
@@ -89,7 +89,9 @@ GoldenReport compare_golden(Backend& be, const Model& model, const GoldenRecord&
     gap = g.logits[i * size_t(V) + size_t(top2[0])] - g.logits[i * size_t(V) + size_t(top2[1])];
   }
   std::vector<float> last(logits.end() - V, logits.end());
-  for (size_t step = 0; step <= g.greedy.size(); ++step) {
+  const size_t n_steps =
+      max_greedy < 0 ? g.greedy.size() : std::min(g.greedy.size(), size_t(max_greedy));
+  for (size_t step = 0; step <= n_steps; ++step) {
     if (step > 0) {  // the logits after feeding greedy[step - 1]
       const auto& top2 = g.greedy_top2[step - 1];
       const auto id1 = int32_t(top2[0]);
@@ -97,7 +99,7 @@ GoldenReport compare_golden(Backend& be, const Model& model, const GoldenRecord&
       r.greedy_max_diff = std::max(r.greedy_max_diff, std::fabs(last[size_t(id1)] - top2[1]));
       gap = top2[1] - top2[3];
     }
-    if (step == g.greedy.size()) break;
+    if (step == n_steps) break;
     const int32_t id = ops::argmax(last.data(), V);
     r.greedy.push_back(id);
     if (id != g.greedy[step]) {
