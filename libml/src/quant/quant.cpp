@@ -15,7 +15,7 @@ using detail::Codec;
 
 const Codec* find_codec(gguf::Type type) {
   for (auto family : {detail::float_codecs, detail::legacy_codecs, detail::k_quant_codecs,
-                      detail::fp4_codecs, detail::ternary_codecs}) {
+                      detail::fp4_codecs, detail::ternary_codecs, detail::iq_grid_codecs}) {
     for (const Codec& c : family()) {
       if (c.type == type) return &c;
     }
@@ -55,13 +55,19 @@ constexpr uint64_t kChunk = 4096;
 double dot_unchecked(const Codec& c, uint64_t block_size, uint64_t type_size, const uint8_t* row,
                      const float* x, uint64_t n) {
   std::array<float, kChunk> buf;
-  double sum = 0;
+  double acc[4] = {0, 0, 0, 0};
   for (uint64_t i = 0; i < n; i += kChunk) {
     const uint64_t len = std::min(kChunk, n - i);
     c.dequantize(row + i / block_size * type_size, buf.data(), len / block_size);
-    for (uint64_t j = 0; j < len; ++j) sum += double(buf[j]) * double(x[i + j]);
+    // Four partial sums break the chain of dependent f64 adds (the bottleneck of a single
+    // accumulator); the order is fixed, so the result does not depend on threading.
+    uint64_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+      for (int a = 0; a < 4; ++a) acc[a] += double(buf[j + a]) * double(x[i + j + a]);
+    }
+    for (; j < len; ++j) acc[0] += double(buf[j]) * double(x[i + j]);
   }
-  return sum;
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 const uint8_t* bytes_of(std::span<const std::byte> s) {
