@@ -1,0 +1,123 @@
+// Gate G: prompt → logits. Prints the prompt's token ids, the top 5 logits at the last
+// position, optionally writes every position's logits (float32, n_vocab per row) and decodes
+// greedily with the KV cache; with --golden it compares with a ../shared/golden record.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "ml/backend.h"
+#include "ml/model.h"
+#include "ml/run.h"
+
+namespace {
+
+std::string join(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s;
+}
+
+std::vector<int32_t> parse_tokens(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      const long v = std::stol(item, &used);
+      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::out_of_range(item);
+      ids.push_back(int32_t(v));
+    } catch (const std::exception&) {
+      ml::fail("--tokens: '", item, "' is not a token id");
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"test_lm_head: logits of a prompt, top-5 and greedy continuation"};
+  std::string gguf_path, tokens_text, backend = "cpu", kv = "f16", logits_out, golden;
+  int greedy = 0;
+  int64_t layers = 0, ctx = 0;
+  app.add_option("--gguf", gguf_path, "model file")->required();
+  app.add_option("--tokens", tokens_text, "prompt as comma-separated token ids");
+  app.add_option("--backend", backend, "cpu")->check(CLI::IsMember({"cpu", "vulkan"}));
+  app.add_option("--kv", kv, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
+  app.add_option("--logits-out", logits_out, "write float32 logits of every prompt position");
+  app.add_option("--greedy", greedy, "decode N argmax tokens")->check(CLI::Range(0, 1 << 20));
+  app.add_option("--layers", layers, "run only the first N layers")
+      ->check(CLI::Range(int64_t(0), int64_t(4096)));
+  app.add_option("--ctx", ctx, "cap the context length")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 24));
+  app.add_option("--golden", golden,
+                 "golden record JSON to compare with (its tokens when no prompt)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    std::vector<int32_t> tokens = parse_tokens(tokens_text);
+    ml::GoldenRecord record;
+    if (!golden.empty()) {
+      record = ml::load_golden(golden);
+      if (tokens.empty()) tokens = record.tokens;
+    }
+    if (tokens.empty()) {
+      std::fprintf(stderr, "error: give a prompt (--tokens) or --golden\n");
+      return 2;
+    }
+    auto source = ml::gguf::open_source(gguf_path);
+    const ml::gguf::File file = ml::gguf::parse(*source);
+    auto be = ml::make_backend(backend);
+    const ml::Model model = ml::load_model(*be, *source, file);
+    ml::SessionOptions options;
+    options.kv_type = kv == "f32" ? ml::gguf::Type::F32 : ml::gguf::Type::F16;
+    options.n_ctx = ctx;
+    options.n_layer = layers;
+    options.n_batch = std::max<int64_t>(512, int64_t(tokens.size()));
+    std::cout << "tokens: " << join(tokens) << "\n";
+
+    ml::Session session(*be, model, options);
+    const std::vector<float> logits = session.prefill(tokens, true);
+    const int64_t V = model.config.n_vocab;
+    const float* last = logits.data() + (tokens.size() - 1) * size_t(V);
+    std::vector<int32_t> top(5);
+    ml::ops::top_k(last, V, 5, top.data());
+    std::cout << "top5:";
+    for (int32_t id : top) std::cout << " " << id << ":" << last[id];
+    std::cout << "\n";
+    if (!logits_out.empty()) {
+      std::ofstream out(logits_out, std::ios::binary);
+      out.write(reinterpret_cast<const char*>(logits.data()),
+                std::streamsize(logits.size() * sizeof(float)));
+      if (!out) ml::fail("cannot write ", logits_out);
+    }
+    if (greedy > 0) {
+      session.reset();
+      std::cout << "greedy: " << join(session.greedy(tokens, greedy)) << "\n";
+    }
+    if (!golden.empty()) {
+      if (tokens != record.tokens) {
+        std::cout << "golden: FAIL tokens differ from " << join(record.tokens) << "\n";
+        return 1;
+      }
+      const float tol = options.kv_type == ml::gguf::Type::F32 ? 1e-2f : 5e-2f;
+      const ml::GoldenReport r = ml::compare_golden(*be, model, record, options, tol);
+      std::cout << "golden: " << (r.ok(tol) ? "PASS" : "FAIL") << " max|dlogit| " << r.max_diff
+                << " (position " << r.max_diff_position << ", tolerance " << tol
+                << "), top5 mismatches " << r.top5_mismatches << ", greedy " << join(r.greedy)
+                << " (" << r.greedy_compared << "/" << record.greedy.size() << " compared, max|d| "
+                << r.greedy_max_diff << ")\n";
+      if (!r.ok(tol)) return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,54 @@
+// Backend-independent helpers: handle reshapes, host transfers, the backend registry.
+#include "ml/backend.h"
+
+#include <cstring>
+
+namespace ml {
+
+uint64_t tensor_bytes(const Tensor& t) {
+  return gguf::row_bytes(t.type, uint64_t(t.ne[0])) * uint64_t(t.n_rows());
+}
+
+Tensor reshape(Tensor t, std::array<int64_t, 4> ne) {
+  const int64_t n = ne[0] * ne[1] * ne[2] * ne[3];
+  if (n != t.n_elements() || ne[0] % int64_t(gguf::traits(t.type).block_size) != 0)
+    fail("reshape ", shape_string(t), " to [", ne[0], ", ", ne[1], ", ", ne[2], ", ", ne[3],
+         "]: element counts or blocks differ");
+  t.ne = ne;
+  return t;
+}
+
+std::string shape_string(const Tensor& t) {
+  int dims = 4;
+  while (dims > 1 && t.ne[size_t(dims - 1)] == 1) --dims;
+  std::string s = "[";
+  for (int i = 0; i < dims; ++i) s += (i ? ", " : "") + std::to_string(t.ne[size_t(i)]);
+  return s + "]";
+}
+
+Tensor upload_i32(Backend& be, std::span<const int32_t> values) {
+  Tensor t = be.scratch(gguf::Type::I32, {int64_t(values.size()), 1, 1, 1});
+  be.upload(t, std::as_bytes(values));
+  return t;
+}
+
+std::vector<float> read_f32(Backend& be, const Tensor& t) {
+  if (t.type != gguf::Type::F32) fail("read_f32: tensor is ", gguf::type_name(t.type));
+  std::vector<float> out(size_t(t.n_elements()));
+  be.read(t, std::as_writable_bytes(std::span(out)));
+  return out;
+}
+
+std::vector<int32_t> read_i32(Backend& be, const Tensor& t) {
+  if (t.type != gguf::Type::I32) fail("read_i32: tensor is ", gguf::type_name(t.type));
+  std::vector<int32_t> out(size_t(t.n_elements()));
+  be.read(t, std::as_writable_bytes(std::span(out)));
+  return out;
+}
+
+std::unique_ptr<Backend> make_backend(std::string_view name) {
+  if (name == "cpu") return make_cpu_backend();
+  fail("unknown backend '", name, "' (this build has: cpu)");
+}
+
+}  // namespace ml

@@ -1,0 +1,101 @@
+// gpt-oss: llama.cpp src/models/openai-moe-iswa.cpp. Attention with q/k/v/o biases, NeoX
+// RoPE with YaRN, a learned sink logit per head, sliding window on even layers; then a
+// mixture of experts: the router picks the top expert_used_count experts per token, weights
+// them by a softmax over the picked logits, and each expert computes
+// down(swiglu_oai(gate(x), up(x))) with per-expert biases (MXFP4 weights).
+#include "model/architectures.h"
+#include "model/layers.h"
+
+namespace ml {
+namespace {
+
+constexpr float kSwigluAlpha = 1.702f;  // swiglu_oai: gate·σ(1.702·gate)
+constexpr float kSwigluLimit = 7.0f;    // gate ≤ 7, up ∈ [-7, 7]
+
+void load(WeightLoader& ld, const Config& c, Weights& w) {
+  using K = WeightLoader::Kind;
+  w.token_embd = ld.need("token_embd.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  w.output_norm = ld.need("output_norm.weight", {c.n_embd}, K::f32);
+  w.output =
+      c.tied_output ? w.token_embd : ld.need("output.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  const int64_t E = c.n_expert, ff = c.n_ff_exp;
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const std::string b = "blk." + std::to_string(il) + ".";
+    LayerWeights& l = w.layers.emplace_back();
+    l.attn_norm = ld.need(b + "attn_norm.weight", {c.n_embd}, K::f32);
+    l.wq = ld.need(b + "attn_q.weight", {c.n_embd, c.n_embd_q()}, K::matrix);
+    l.wk = ld.need(b + "attn_k.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
+    l.wv = ld.need(b + "attn_v.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
+    l.wo = ld.need(b + "attn_output.weight", {c.n_embd_q(), c.n_embd}, K::matrix);
+    l.bq = ld.need(b + "attn_q.bias", {c.n_embd_q()}, K::f32);
+    l.bk = ld.need(b + "attn_k.bias", {c.n_embd_kv()}, K::f32);
+    l.bv = ld.need(b + "attn_v.bias", {c.n_embd_kv()}, K::f32);
+    l.bo = ld.need(b + "attn_output.bias", {c.n_embd}, K::f32);
+    l.attn_sinks = ld.need(b + "attn_sinks.weight", {c.n_head}, K::f32);
+    l.attn_post_norm = ld.need(b + "post_attention_norm.weight", {c.n_embd}, K::f32);
+    l.ffn_gate_inp = ld.need(b + "ffn_gate_inp.weight", {c.n_embd, E}, K::matrix);
+    l.ffn_gate_inp_b = ld.need(b + "ffn_gate_inp.bias", {E}, K::f32);
+    l.ffn_gate_exps = ld.need(b + "ffn_gate_exps.weight", {c.n_embd, ff, E}, K::matrix);
+    l.ffn_up_exps = ld.need(b + "ffn_up_exps.weight", {c.n_embd, ff, E}, K::matrix);
+    l.ffn_down_exps = ld.need(b + "ffn_down_exps.weight", {ff, c.n_embd, E}, K::matrix);
+    l.ffn_gate_exps_b = ld.need(b + "ffn_gate_exps.bias", {ff, E}, K::f32);
+    l.ffn_up_exps_b = ld.need(b + "ffn_up_exps.bias", {ff, E}, K::f32);
+    l.ffn_down_exps_b = ld.need(b + "ffn_down_exps.bias", {c.n_embd, E}, K::f32);
+  }
+}
+
+// The MoE FFN of llama.cpp's build_moe_ffn (LLM_FFN_SWIGLU_OAI_MOE, SOFTMAX_WEIGHT gating).
+Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il) {
+  Backend& be = f.be;
+  Tensor logits = layers::linear(f, l.ffn_gate_inp, l.ffn_gate_inp_b, x);  // [E, T]
+  f.cb(logits, "ffn_moe_logits", il);
+  Backend::Route route = be.moe_route(logits, int(f.cfg.n_expert_used));
+  f.cb(route.ids, "ffn_moe_topk", il);
+  f.cb(route.weights, "ffn_moe_weights", il);
+  Tensor xs = reshape(x, {f.cfg.n_embd, 1, f.n_tokens, 1});  // one input shared by the slots
+  Tensor up = be.add_id(be.matmul_id(l.ffn_up_exps, xs, route.ids), l.ffn_up_exps_b, route.ids);
+  Tensor gate =
+      be.add_id(be.matmul_id(l.ffn_gate_exps, xs, route.ids), l.ffn_gate_exps_b, route.ids);
+  Tensor act = be.swiglu_oai(gate, up, kSwigluAlpha, kSwigluLimit);  // [ff, n_used, T]
+  Tensor down =
+      be.add_id(be.matmul_id(l.ffn_down_exps, act, route.ids), l.ffn_down_exps_b, route.ids);
+  Tensor out = be.moe_combine(down, route.weights);
+  f.cb(out, "ffn_moe_out", il);
+  return out;
+}
+
+Tensor forward(const Forward& f) {
+  Backend& be = f.be;
+  const Config& c = f.cfg;
+  Tensor x = layers::embed(f);
+  for (int il = 0; il < int(f.n_layer); ++il) {
+    const LayerWeights& l = f.w.layers[size_t(il)];
+    Tensor cur = layers::norm(f, x, l.attn_norm);
+    f.cb(cur, "attn_norm", il);
+
+    Tensor q = layers::heads(f, layers::linear(f, l.wq, l.bq, cur), c.n_head);
+    Tensor k = layers::heads(f, layers::linear(f, l.wk, l.bk, cur), c.n_head_kv);
+    Tensor v = layers::heads(f, layers::linear(f, l.wv, l.bv, cur), c.n_head_kv);
+    q = layers::rope(f, q, il);
+    k = layers::rope(f, k, il);
+    f.cb(q, "Qcur", il);
+    f.cb(k, "Kcur", il);
+    cur = layers::attend(f, il, q, k, v, c.attn_scale, &l.attn_sinks);
+    cur = layers::linear(f, l.wo, l.bo, cur);
+    f.cb(cur, "attn_out", il);
+    Tensor ffn_inp = be.add(cur, x);
+
+    cur = layers::norm(f, ffn_inp, l.attn_post_norm);
+    f.cb(cur, "attn_post_norm", il);
+    cur = moe(f, l, cur, il);
+    x = be.add(cur, ffn_inp);
+    f.cb(x, "l_out", il);
+  }
+  return layers::lm_head(f, x);
+}
+
+}  // namespace
+
+const Architecture kGptOss{"gpt-oss", load, forward};
+
+}  // namespace ml

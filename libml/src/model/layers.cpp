@@ -1,0 +1,59 @@
+// Shared forward-pass pieces; see layers.h.
+#include "model/layers.h"
+
+namespace ml::layers {
+
+Tensor embed(const Forward& f) {
+  Tensor x = f.be.get_rows(f.w.token_embd, f.tokens);
+  if (f.cfg.embed_scale != 1.0f) x = f.be.scale(x, f.cfg.embed_scale);
+  f.cb(x, "inp_embd", -1);
+  return x;
+}
+
+Tensor norm(const Forward& f, const Tensor& x, const Tensor& w) {
+  return f.be.rmsnorm(x, &w, f.cfg.norm_eps);
+}
+
+const ops::RopeParams& rope_params(const Forward& f, int il) {
+  return f.cfg.swa_layers[size_t(il)] ? f.cfg.rope_swa : f.cfg.rope;
+}
+
+Tensor rope(const Forward& f, const Tensor& x, int il) {
+  return f.be.rope(x, f.pos, f.w.rope_freqs ? &f.w.rope_freqs : nullptr, rope_params(f, il));
+}
+
+Tensor heads(const Forward& f, const Tensor& x, int64_t n) {
+  return reshape(x, {f.cfg.head_dim, n, f.n_tokens, 1});
+}
+
+Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const Tensor& v,
+              float scale, const Tensor* sinks) {
+  ops::AttentionParams p;
+  p.pos0 = f.pos0;
+  p.n_swa = f.cfg.swa_layers[size_t(il)] ? f.cfg.n_swa : 0;
+  p.scale = scale;
+  const Tensor& k_cache = f.kv.k[size_t(il)];
+  const Tensor& v_cache = f.kv.v[size_t(il)];
+  Tensor out = f.be.attention(q, k, v, k_cache, v_cache, sinks, p);
+  f.be.kv_store(k_cache, k, f.pos0);
+  f.be.kv_store(v_cache, v, f.pos0);
+  f.cb(out, "kqv_out", il);
+  return out;
+}
+
+Tensor linear(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x) {
+  Tensor y = f.be.matmul(w, x);
+  return b ? f.be.add(y, b) : y;
+}
+
+Tensor lm_head(const Forward& f, const Tensor& x) {
+  Tensor cur = f.be.get_rows(x, f.out_rows);
+  cur = norm(f, cur, f.w.output_norm);
+  f.cb(cur, "result_norm", -1);
+  cur = f.be.matmul(f.w.output, cur);
+  if (f.cfg.final_logit_softcap > 0.0f) cur = f.be.softcap(cur, f.cfg.final_logit_softcap);
+  f.cb(cur, "result_output", -1);
+  return cur;
+}
+
+}  // namespace ml::layers

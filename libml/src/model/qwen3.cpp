@@ -1,0 +1,70 @@
+// Qwen3: llama.cpp src/models/qwen3.cpp. Llama's block with NeoX RoPE and a per-head RMSNorm
+// of q and k (attn_q_norm, attn_k_norm) before RoPE; no biases.
+#include "model/architectures.h"
+#include "model/layers.h"
+
+namespace ml {
+namespace {
+
+void load(WeightLoader& ld, const Config& c, Weights& w) {
+  using K = WeightLoader::Kind;
+  w.token_embd = ld.need("token_embd.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  w.output_norm = ld.need("output_norm.weight", {c.n_embd}, K::f32);
+  w.output =
+      c.tied_output ? w.token_embd : ld.need("output.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const std::string b = "blk." + std::to_string(il) + ".";
+    LayerWeights& l = w.layers.emplace_back();
+    l.attn_norm = ld.need(b + "attn_norm.weight", {c.n_embd}, K::f32);
+    l.wq = ld.need(b + "attn_q.weight", {c.n_embd, c.n_embd_q()}, K::matrix);
+    l.wk = ld.need(b + "attn_k.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
+    l.wv = ld.need(b + "attn_v.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
+    l.wo = ld.need(b + "attn_output.weight", {c.n_embd_q(), c.n_embd}, K::matrix);
+    l.attn_q_norm = ld.need(b + "attn_q_norm.weight", {c.head_dim}, K::f32);
+    l.attn_k_norm = ld.need(b + "attn_k_norm.weight", {c.head_dim}, K::f32);
+    l.ffn_norm = ld.need(b + "ffn_norm.weight", {c.n_embd}, K::f32);
+    l.ffn_gate = ld.need(b + "ffn_gate.weight", {c.n_embd, c.n_ff}, K::matrix);
+    l.ffn_up = ld.need(b + "ffn_up.weight", {c.n_embd, c.n_ff}, K::matrix);
+    l.ffn_down = ld.need(b + "ffn_down.weight", {c.n_ff, c.n_embd}, K::matrix);
+  }
+}
+
+Tensor forward(const Forward& f) {
+  Backend& be = f.be;
+  const Config& c = f.cfg;
+  Tensor x = layers::embed(f);
+  for (int il = 0; il < int(f.n_layer); ++il) {
+    const LayerWeights& l = f.w.layers[size_t(il)];
+    Tensor cur = layers::norm(f, x, l.attn_norm);
+    f.cb(cur, "attn_norm", il);
+
+    Tensor q = layers::heads(f, be.matmul(l.wq, cur), c.n_head);
+    Tensor k = layers::heads(f, be.matmul(l.wk, cur), c.n_head_kv);
+    Tensor v = layers::heads(f, be.matmul(l.wv, cur), c.n_head_kv);
+    q = layers::norm(f, q, l.attn_q_norm);
+    k = layers::norm(f, k, l.attn_k_norm);
+    f.cb(q, "Qcur_normed", il);
+    f.cb(k, "Kcur_normed", il);
+    q = layers::rope(f, q, il);
+    k = layers::rope(f, k, il);
+    cur = layers::attend(f, il, q, k, v, c.attn_scale, nullptr);
+    cur = be.matmul(l.wo, cur);
+    f.cb(cur, "attn_out", il);
+    Tensor ffn_inp = be.add(cur, x);
+
+    cur = layers::norm(f, ffn_inp, l.ffn_norm);
+    f.cb(cur, "ffn_norm", il);
+    cur = be.swiglu(be.matmul(l.ffn_gate, cur), be.matmul(l.ffn_up, cur));
+    cur = be.matmul(l.ffn_down, cur);
+    f.cb(cur, "ffn_out", il);
+    x = be.add(cur, ffn_inp);
+    f.cb(x, "l_out", il);
+  }
+  return layers::lm_head(f, x);
+}
+
+}  // namespace
+
+const Architecture kQwen3{"qwen3", load, forward};
+
+}  // namespace ml
