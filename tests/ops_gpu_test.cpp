@@ -192,6 +192,22 @@ TEST_F(OpsGpu, KvStoreAndAttentionGqaWindowSoftcapSinks) {
         });
 }
 
+TEST_F(OpsGpu, KvStoreOfABatchLongerThanTheRing) {
+  // 12 tokens into 5 cells from position 3: cells hold the last writer (sequential order).
+  const auto k = randoms(8 * 12, 4);
+  for (Type kv : {Type::F32, Type::F16}) {
+    std::vector<std::vector<std::byte>> caches;
+    for (Backend* be : {cpu_.get(), gpu_.get()}) {
+      const Tensor cache = be->alloc(kv, {8, 5, 1, 1}, "cache");
+      be->upload(cache, std::vector<std::byte>(tensor_bytes(cache)));
+      be->kv_store(cache, put_f32(*be, {8, 12}, k), 3);
+      caches.emplace_back(tensor_bytes(cache));
+      be->read(cache, caches.back());
+    }
+    EXPECT_EQ(caches[0], caches[1]) << gguf::type_name(kv);
+  }
+}
+
 TEST_F(OpsGpu, AttentionLongerThanAWorkgroup) {
   // 150 keys: three chunks of the online softmax.
   const int64_t D = 64, H = 2, T = 150;
