@@ -5,6 +5,7 @@
 #include "backend/vulkan.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace ml {
 namespace {
@@ -24,6 +25,11 @@ VulkanBackend::~VulkanBackend() {
   transient_.clear();
   persistent_.clear();
   ring_.reset();
+  // ~Device throws on validation messages, but this destructor is noexcept (Backend's):
+  // sync() already turned every message up to the last submit into an ml::Error; any from
+  // teardown are printed rather than ending the process.
+  for (const std::string& m : device_->take_messages())
+    std::fprintf(stderr, "vulkan validation at teardown: %s\n", m.c_str());
 }
 
 uint64_t VulkanBackend::memory_capacity() const {
