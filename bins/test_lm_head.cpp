@@ -10,6 +10,7 @@
 #include "ml/backend.h"
 #include "ml/model.h"
 #include "ml/run.h"
+#include "ml/tok.h"
 
 namespace {
 
@@ -40,11 +41,16 @@ std::vector<int32_t> parse_tokens(const std::string& text) {
 
 int main(int argc, char** argv) {
   CLI::App app{"test_lm_head: logits of a prompt, top-5 and greedy continuation"};
-  std::string gguf_path, tokens_text, backend = "cpu", kv = "f16", logits_out, golden;
+  std::string gguf_path, prompt, prompt_file, tokens_text, backend = "cpu", kv = "f16";
+  std::string logits_out, golden;
   int greedy = 0;
   int64_t layers = 0, ctx = 0;
   app.add_option("--gguf", gguf_path, "model file")->required();
-  app.add_option("--tokens", tokens_text, "prompt as comma-separated token ids");
+  auto* prompt_opt = app.add_option("--prompt", prompt, "prompt text (special tokens parsed)");
+  auto* file_opt = app.add_option("--prompt-file", prompt_file, "read the prompt from a file");
+  auto* tokens_opt = app.add_option("--tokens", tokens_text, "prompt as comma-separated token ids");
+  prompt_opt->excludes(file_opt)->excludes(tokens_opt);
+  file_opt->excludes(tokens_opt);
   app.add_option("--backend", backend, "cpu")->check(CLI::IsMember({"cpu", "vulkan"}));
   app.add_option("--kv", kv, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
   app.add_option("--logits-out", logits_out, "write float32 logits of every prompt position");
@@ -61,18 +67,27 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
+    auto source = ml::gguf::open_source(gguf_path);
+    const ml::gguf::File file = ml::gguf::parse(*source);
+    if (!prompt_file.empty()) {
+      std::ifstream in(prompt_file, std::ios::binary);
+      if (!in) ml::fail("cannot read ", prompt_file);
+      prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
     std::vector<int32_t> tokens = parse_tokens(tokens_text);
+    if (*prompt_opt || *file_opt) {
+      // BOS as the metadata says (add_special), special tokens like <|start|> parsed.
+      tokens = ml::tok::Tokenizer::from_metadata(file.metadata).encode(prompt, true, true);
+    }
     ml::GoldenRecord record;
     if (!golden.empty()) {
       record = ml::load_golden(golden);
       if (tokens.empty()) tokens = record.tokens;
     }
     if (tokens.empty()) {
-      std::fprintf(stderr, "error: give a prompt (--tokens) or --golden\n");
+      std::fprintf(stderr, "error: give --prompt, --prompt-file, --tokens or --golden\n");
       return 2;
     }
-    auto source = ml::gguf::open_source(gguf_path);
-    const ml::gguf::File file = ml::gguf::parse(*source);
     auto be = ml::make_backend(backend);
     const ml::Model model = ml::load_model(*be, *source, file);
     ml::SessionOptions options;

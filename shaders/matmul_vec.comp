@@ -2,8 +2,8 @@
 // Matrix-vector product y = W x for one or a few tokens (decode), the weight dequantized in
 // the kernel; with EXPERT, the matrix of each (token, slot) is chosen by ids (MoE).
 // Fast because a workgroup streams ROWS whole rows with consecutive invocations reading
-// consecutive 8-value groups (coalesced), shares each x load across ROWS rows, and reduces
-// with subgroupAdd; the weight bytes are read once, which is what bounds a matvec.
+// consecutive 32-value chunks (coalesced, scales loaded once per chunk), shares each x load
+// across ROWS rows, and reduces with subgroupAdd; the weight bytes are read once.
 #extension GL_GOOGLE_include_directive : require
 #if USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -68,15 +68,40 @@ void main() {
     rb[i] = p.w_base + (g - p.row_begin) * p.row_bytes;
     acc[i] = 0.0;
   }
+  // Each invocation takes 32 values (4 groups) at a time: a block's scale and the nibble
+  // words shared by its groups are loaded once (the unrolled calls below read the same
+  // words, which the compiler merges), instead of once per 8 values.
   const uint n_groups = p.k / 8u;
-  for (uint gi = tid; gi < n_groups; gi += gl_WorkGroupSize.x) {
-    const uint xi = xo + gi * 8u;
+  const uint n_chunks = n_groups / 4u;
+  for (uint c = tid; c < n_chunks; c += gl_WorkGroupSize.x) {
+    const uint g0 = c * 4u, xi = xo + g0 * 8u;
+    vec4 xv[8];
 #if X_VEC4
-    const vec4 xl = x4[xi / 4u], xh = x4[xi / 4u + 1u];
+    for (uint q = 0u; q < 8u; ++q) xv[q] = x4[xi / 4u + q];
 #else
+    for (uint q = 0u; q < 8u; ++q)
+      xv[q] = vec4(x[xi + 4u * q], x[xi + 4u * q + 1u], x[xi + 4u * q + 2u], x[xi + 4u * q + 3u]);
+#endif
+    for (uint i = 0u; i < ROWS; ++i) {
+      if (!valid[i]) continue;
+      float s = 0.0;
+      for (uint q = 0u; q < 4u; ++q) {
+        vec4 lo, hi;
+#ifndef ELEMENT_BYTES  // blocks of 32 or more values: the chunk is in one block
+        dequant8(rb[i] + (g0 / (QK / 8u)) * BLOCK_BYTES, g0 % (QK / 8u) + q, lo, hi);
+#else
+        dequant8(rb[i] + (g0 + q) * BLOCK_BYTES, 0u, lo, hi);
+#endif
+        s += dot(lo, xv[2u * q]) + dot(hi, xv[2u * q + 1u]);
+      }
+      acc[i] += s;
+    }
+  }
+  // Float rows: the groups after the last whole chunk.
+  for (uint gi = n_chunks * 4u + tid; gi < n_groups; gi += gl_WorkGroupSize.x) {
+    const uint xi = xo + gi * 8u;
     const vec4 xl = vec4(x[xi], x[xi + 1u], x[xi + 2u], x[xi + 3u]);
     const vec4 xh = vec4(x[xi + 4u], x[xi + 5u], x[xi + 6u], x[xi + 7u]);
-#endif
     const uint blk = gi / (QK / 8u), j = gi % (QK / 8u);
     for (uint i = 0u; i < ROWS; ++i) {
       if (!valid[i]) continue;

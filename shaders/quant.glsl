@@ -188,14 +188,24 @@ void dequant8(uint bb, uint j, out vec4 lo, out vec4 hi) {
   hi = ((c < 2u ? nib_lo(q1) : nib_hi(q1)) + 16.0 * pair4(w_u32(hb + 4u), 2u * c) - 32.0) * d;
 }
 #elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL) || defined(TYPE_IQ4_XS)
+// The 16-entry grid as int8 bytes packed in 4 words, picked with selects and shifts: a
+// dynamically indexed const array would live in local memory on NVIDIA (10x slower).
 #if defined(TYPE_MXFP4)
-// kvalues_mxfp4: FP4 E2M1 values doubled, paired with the halved E8M0 scale below.
-const float kvalues[16] = float[16](0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+// kvalues_mxfp4: FP4 E2M1 values doubled {0 1 2 3 4 6 8 12 0 -1 -2 -3 -4 -6 -8 -12}, paired
+// with the halved E8M0 scale below.
+const uvec4 kgrid = uvec4(0x03020100u, 0x0C080604u, 0xFDFEFF00u, 0xF4F8FAFCu);
 #else
-// kvalues_iq4nl: the non-linear 4-bit grid of IQ4_NL and IQ4_XS.
-const float kvalues[16] = float[16](-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+// kvalues_iq4nl {-127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113}: the non-linear
+// 4-bit grid of IQ4_NL and IQ4_XS.
+const uvec4 kgrid = uvec4(0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u);
 #endif
-vec4 lookup(vec4 n) { return vec4(kvalues[int(n.x)], kvalues[int(n.y)], kvalues[int(n.z)], kvalues[int(n.w)]); }
+vec4 lookup(vec4 nf) {
+  const uvec4 n = uvec4(nf);
+  const uvec4 lo = mix(uvec4(kgrid.x), uvec4(kgrid.y), greaterThanEqual(n, uvec4(4u)));
+  const uvec4 hi = mix(uvec4(kgrid.z), uvec4(kgrid.w), greaterThanEqual(n, uvec4(12u)));
+  const uvec4 w = mix(lo, hi, greaterThanEqual(n, uvec4(8u)));
+  return vec4(ivec4(w << (uvec4(24u) - (n & 3u) * 8u)) >> 24);
+}
 #if defined(TYPE_MXFP4)
 // block_mxfp4 (17 bytes): E8M0 exponent e, qs[16] as q4_0; ggml_e8m0_to_fp32_half:
 // 2^(e - 128) (e < 2 gives the subnormals 0x00200000 << e).

@@ -114,7 +114,7 @@ std::vector<std::pair<uint64_t, uint64_t>> shapes(Type type) {
                                                     {37, 3 * std::max<uint64_t>(b, 32)}};
   if (2880 % b == 0) out.push_back({5, 2880});
   if (b == 256) out.push_back({3, 256 * 5});
-  if (b == 1) out.push_back({7, 13}), out.push_back({2, 1});  // ragged float rows
+  if (b == 1) out.push_back({7, 13}), out.push_back({2, 1}), out.push_back({3, 56});  // ragged
   return out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // A model: hyper-parameters from GGUF metadata (Config), its tensors on a backend (Weights)
 // and its architecture's forward pass. Architectures live one per file in libml/src/model/
-// (llama.cpp also runs qwen2, qwen3.cpp, gemma3.cpp, gpt_oss.cpp) and register by
+// (llama.cpp, which also runs qwen2; qwen3.cpp; gemma3.cpp; gpt_oss.cpp) and register by
 // general.architecture in registry.cpp.
 #include <cstdint>
 #include <string>

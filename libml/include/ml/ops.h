@@ -1,14 +1,11 @@
 #pragma once
-// ops: each op's CPU reference on plain host memory and its Vulkan dispatch, side by side
-// (libml/src/ops/<op>.cpp). Each CPU reference is the obviously correct version the GPU
-// kernels are tested against; the semantics are ggml's (the golden logits come from
-// llama.cpp), cited where they are not obvious.
+// ops: each op family's CPU reference (obviously correct, on plain host memory) and, where it
+// exists, its Vulkan dispatch, side by side in libml/src/ops/<family>.cpp. The semantics are
+// ggml's (the golden logits come from llama.cpp), cited where they are not obvious.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <span>
-#include <string>
 #include <vector>
 
 #include "ml/gguf.h"
@@ -106,6 +103,7 @@ void top_k(const float* x, int64_t n, int k, int32_t* ids);
 // --- moe.cpp ---
 // Router of one token: ids[k] = the k largest logits, w[k] = softmax over them.
 void moe_route(const float* logits, int64_t n_expert, int k, int32_t* ids, float* w);
+
 
 // ---------------------------------------------------------------------------------------
 // matmul (libml/src/ops/matmul.cpp, shaders/matmul_vec.comp, matmul_tiled.comp,

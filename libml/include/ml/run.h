@@ -107,7 +107,7 @@ struct GoldenReport {
   int64_t max_diff_position = 0;
   int top5_mismatches = 0;       // positions whose top-5 differs beyond near-ties (≤ tol)
   float greedy_max_diff = 0.0f;  // max |logit1 - golden logit1| over the decode steps
-  std::vector<int32_t> greedy;   // our continuation (as long as the golden one)
+  std::vector<int32_t> greedy;   // our continuation, up to the first divergence
   int greedy_compared = 0;       // steps compared before a near-tie (gap ≤ 0.1) may diverge
   bool greedy_ok = true;
   bool ok(float tol) const {

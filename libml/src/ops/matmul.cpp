@@ -129,10 +129,10 @@ std::vector<Slice> slices(const vk::Device& device, const GpuWeight& w, uint64_t
   return out;
 }
 
-// Workgroup size for rows of k values: enough 8-value groups to keep every invocation busy.
+// Workgroup size for rows of k values: enough 32-value chunks to keep every invocation busy.
 uint32_t matvec_workgroup(const vk::Device& device, uint64_t k) {
-  const uint64_t groups = k / 8;
-  return device.workgroup_size(groups >= 512 ? 256 : groups >= 192 ? 128 : 64);
+  const uint64_t chunks = k / 32;
+  return device.workgroup_size(chunks >= 256 ? 256 : chunks >= 128 ? 128 : 64);
 }
 
 bool use_subgroups(const vk::Device& device, uint32_t wg) {

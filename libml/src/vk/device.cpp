@@ -1,5 +1,5 @@
 // Instance, validation messenger, physical device choice, logical device and queue.
-#include <glslang/Public/ShaderLang.h>
+#include <glslang/Include/glslang_c_interface.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -144,7 +144,7 @@ Device::Device(const DeviceOptions& options) {
     pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pci.queueFamilyIndex = queue_family_;
     check_vk(vkCreateCommandPool(device_, &pci, nullptr, &pool_), "vkCreateCommandPool");
-    glslang::InitializeProcess();
+    glslang_initialize_process();
     glslang_ready_ = true;
     check();
   } catch (...) {
@@ -178,7 +178,7 @@ void Device::release() noexcept {
   }
   if (instance_) vkDestroyInstance(instance_, nullptr);
   instance_ = VK_NULL_HANDLE;
-  if (glslang_ready_) glslang::FinalizeProcess();
+  if (glslang_ready_) glslang_finalize_process();
   glslang_ready_ = false;
 }
 

@@ -1,11 +1,14 @@
 // Kernels: embedded GLSL compiled by glslang with #define variants, SPIR-V cached on disk
 // keyed by source, defines and device, pipelines with the workgroup size as a
 // specialization constant.
-#include <glslang/Public/ResourceLimits.h>
-#include <glslang/Public/ShaderLang.h>
-#include <glslang/SPIRV/GlslangToSpv.h>
+// glslang's C interface: its C++ classes come from a library built without RTTI, which
+// UBSan's vptr check (the sanitizer build) cannot link against.
+#include <glslang/Include/glslang_c_interface.h>
+#include <glslang/Public/resource_limits_c.h>
+#include <glslang/build_info.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -24,20 +27,28 @@ const EmbeddedShader* find_shader(std::string_view name) {
   return nullptr;
 }
 
-// Resolves `#include "quant.glsl"` from the embedded table, so libml needs no files at run time.
-class Includer final : public glslang::TShader::Includer {
- public:
-  IncludeResult* includeLocal(const char* header, const char*, size_t) override {
-    const EmbeddedShader* s = find_shader(header);
-    if (!s) return nullptr;
-    return new IncludeResult(header, s->source.data(), s->source.size(), nullptr);
+// Expands `#include "quant.glsl"` lines from the embedded table, so libml needs no files at
+// run time (glslang 12's C interface has no include callbacks).
+void expand_includes(std::string_view text, std::string& out, int depth) {
+  if (depth > 8) fail("shader includes nest deeper than 8");
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (line.starts_with("#include \"")) {
+      const size_t close = line.find('"', 10);
+      const std::string_view name = line.substr(10, close - 10);
+      const EmbeddedShader* s = find_shader(name);
+      if (close == std::string_view::npos || !s) fail("shader include ", line, " not found");
+      expand_includes(s->source, out, depth + 1);
+    } else {
+      out.append(line);
+    }
+    out += '\n';
+    pos = end + 1;
   }
-  IncludeResult* includeSystem(const char* header, const char* from, size_t depth) override {
-    return includeLocal(header, from, depth);
-  }
-  // glslang's interface hands results back through a raw pointer it owns no deleter for.
-  void releaseInclude(IncludeResult* result) override { delete result; }
-};
+}
 
 // FNV-1a, 64 bits: the cache key only has to change when its inputs do.
 struct Hash {
@@ -80,36 +91,48 @@ std::vector<uint32_t> compile_glsl(
     const std::string& source, const std::vector<std::pair<std::string, std::string>>& defines) {
   const EmbeddedShader* s = find_shader(source);
   if (!s) fail("shader ", source, " is not among the embedded shaders");
+  std::string preamble;
+  for (const auto& [name, value] : defines) preamble += cat("#define ", name, " ", value, "\n");
+  std::string text;
+  expand_includes(s->source, text, 0);
+
   // glslang counts its clients; a Device holds one for its lifetime, this one covers callers
   // without a Device.
   struct Process {
-    Process() { glslang::InitializeProcess(); }
-    ~Process() { glslang::FinalizeProcess(); }
+    Process() { glslang_initialize_process(); }
+    ~Process() { glslang_finalize_process(); }
   } process;
-  std::string preamble;
-  for (const auto& [name, value] : defines) preamble += cat("#define ", name, " ", value, "\n");
+  glslang_input_t input{};
+  input.language = GLSLANG_SOURCE_GLSL;
+  input.stage = GLSLANG_STAGE_COMPUTE;
+  input.client = GLSLANG_CLIENT_VULKAN;
+  input.client_version = GLSLANG_TARGET_VULKAN_1_2;
+  input.target_language = GLSLANG_TARGET_SPV;
+  input.target_language_version = GLSLANG_TARGET_SPV_1_5;
+  input.code = text.c_str();
+  input.default_version = 460;
+  input.default_profile = GLSLANG_NO_PROFILE;
+  input.messages = glslang_messages_t(GLSLANG_MSG_SPV_RULES_BIT | GLSLANG_MSG_VULKAN_RULES_BIT);
+  input.resource = glslang_default_resource();
 
-  glslang::TShader shader(EShLangCompute);
-  const char* text = s->source.data();
-  const int length = int(s->source.size());
-  const char* name = source.c_str();
-  shader.setStringsWithLengthsAndNames(&text, &length, &name, 1);
-  shader.setPreamble(preamble.c_str());
-  shader.setEnvInput(glslang::EShSourceGlsl, EShLangCompute, glslang::EShClientVulkan, 100);
-  shader.setEnvClient(glslang::EShClientVulkan, glslang::EShTargetVulkan_1_2);
-  shader.setEnvTarget(glslang::EShTargetSpv, glslang::EShTargetSpv_1_5);
-  Includer includer;
-  const auto messages = EShMessages(EShMsgSpvRules | EShMsgVulkanRules);
-  if (!shader.parse(GetDefaultResources(), 460, false, messages, includer))
+  std::unique_ptr<glslang_shader_t, void (*)(glslang_shader_t*)> shader(
+      glslang_shader_create(&input), glslang_shader_delete);
+  if (!shader) fail("glslang could not create a shader for ", source);
+  glslang_shader_set_preamble(shader.get(), preamble.c_str());
+  if (!glslang_shader_preprocess(shader.get(), &input) ||
+      !glslang_shader_parse(shader.get(), &input))
     fail("compiling ", source, " (", preamble.empty() ? "no defines" : preamble,
-         "): ", shader.getInfoLog());
-  glslang::TProgram program;
-  program.addShader(&shader);
-  if (!program.link(messages)) fail("linking ", source, ": ", program.getInfoLog());
-  std::vector<uint32_t> spirv;
-  glslang::SpvOptions options;
-  options.disableOptimizer = false;
-  glslang::GlslangToSpv(*program.getIntermediate(EShLangCompute), spirv, &options);
+         "): ", glslang_shader_get_info_log(shader.get()));
+  std::unique_ptr<glslang_program_t, void (*)(glslang_program_t*)> program(glslang_program_create(),
+                                                                           glslang_program_delete);
+  glslang_program_add_shader(program.get(), shader.get());
+  if (!glslang_program_link(program.get(), input.messages))
+    fail("linking ", source, ": ", glslang_program_get_info_log(program.get()));
+  glslang_program_SPIRV_generate(program.get(), GLSLANG_STAGE_COMPUTE);
+  const size_t n = glslang_program_SPIRV_get_size(program.get());
+  std::vector<uint32_t> spirv(n);
+  glslang_program_SPIRV_get(program.get(), spirv.data());
+  if (spirv.empty()) fail("glslang produced no SPIR-V for ", source);
   return spirv;
 }
 
@@ -196,7 +219,8 @@ const Kernel& Device::kernel(const KernelSpec& spec) {
   for (const auto& s : embedded_shaders()) h.add(s.name), h.add(s.source);
   for (const auto& [n, v] : spec.defines) h.add(n), h.add(v);
   h.add(cat(limits_.vendor_id, ":", limits_.device_id, ":", limits_.driver_version));
-  h.add(glslang::GetGlslVersionString());
+  h.add(cat("glslang ", GLSLANG_VERSION_MAJOR, ".", GLSLANG_VERSION_MINOR, ".",
+            GLSLANG_VERSION_PATCH));
   std::ostringstream file;
   file << spec.source << "-" << std::hex << std::setw(16) << std::setfill('0') << h.h << ".spv";
   std::filesystem::path path;
