@@ -125,7 +125,9 @@ class Backend {
 
 // The CPU reference backend; n_threads 0 = all hardware threads.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads = 0);
-// A backend by name ("cpu"); throws ml::Error naming the backends this build has.
+// The Vulkan backend on the device `options` pick (libml/src/backend/vulkan.cpp).
+std::unique_ptr<Backend> make_vulkan_backend(const vk::DeviceOptions& options = {});
+// A backend by name ("cpu", "vulkan"); throws ml::Error naming the backends this build has.
 std::unique_ptr<Backend> make_backend(std::string_view name);
 
 // Host helpers built on upload/read; upload_i32 makes a transient [n] I32 tensor.

@@ -48,7 +48,8 @@ std::vector<int32_t> read_i32(Backend& be, const Tensor& t) {
 
 std::unique_ptr<Backend> make_backend(std::string_view name) {
   if (name == "cpu") return make_cpu_backend();
-  fail("unknown backend '", name, "' (this build has: cpu)");
+  if (name == "vulkan") return make_vulkan_backend();
+  fail("unknown backend '", name, "' (this build has: cpu, vulkan)");
 }
 
 }  // namespace ml

@@ -1,0 +1,131 @@
+// The Vulkan backend: tensors, transfers and submission. Weights keep their GGUF bytes (the
+// matmul kernels decode them), activations are F32, the KV cache F16 or F32. Ops only record
+// into rec_; a submit happens when the host must see or change memory (read, upload, sync,
+// reset_transient, free), so a forward pass is one command buffer.
+#include "backend/vulkan.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ml {
+namespace {
+
+constexpr uint32_t kTransientBit = 0x80000000u;
+
+}  // namespace
+
+VulkanBackend::VulkanBackend(const vk::DeviceOptions& options)
+    : device_(std::make_unique<vk::Device>(options)),
+      ring_(std::make_unique<vk::StagingRing>(*device_, 16ull << 20)),
+      rec_(std::make_unique<vk::Recorder>(*device_)) {}
+
+VulkanBackend::~VulkanBackend() {
+  // Buffers and the recorder go before the device that owns their memory.
+  rec_.reset();
+  transient_.clear();
+  persistent_.clear();
+  ring_.reset();
+  // ~Device throws on validation messages, but this destructor is noexcept (Backend's):
+  // sync() already turned every message up to the last submit into an ml::Error; any from
+  // teardown are printed rather than ending the process.
+  for (const std::string& m : device_->take_messages())
+    std::fprintf(stderr, "vulkan validation at teardown: %s\n", m.c_str());
+}
+
+uint64_t VulkanBackend::memory_capacity() const {
+  uint64_t total = 0;
+  for (const auto& heap : device_->limits().heaps)
+    if (heap.device_local) total += heap.size;
+  return total;
+}
+
+Tensor VulkanBackend::make(gguf::Type type, std::array<int64_t, 4> ne, bool transient,
+                           std::string name) {
+  for (int64_t n : ne)
+    if (n < 1 || n > (int64_t(1) << 40))
+      fail("vulkan backend: tensor ", name, " has a bad dimension ", n);
+  Tensor t;
+  t.type = type;
+  t.ne = ne;
+  // Kernels read whole 4-byte words (and the matmul kernels 16-byte rows): pad to 16.
+  const uint64_t bytes = (tensor_bytes(t) + 15) / 16 * 16;
+  auto buffer = std::make_unique<vk::Buffer>(*device_, bytes, vk::Memory::device, std::move(name));
+  auto& pool = transient ? transient_ : persistent_;
+  if (pool.size() >= kTransientBit) fail("vulkan backend: too many tensors");
+  t.id = uint32_t(pool.size()) | (transient ? kTransientBit : 0u);
+  pool.push_back(std::move(buffer));
+  return t;
+}
+
+Tensor VulkanBackend::alloc(gguf::Type type, std::array<int64_t, 4> ne, std::string_view name) {
+  return make(type, ne, false, std::string(name));
+}
+
+Tensor VulkanBackend::scratch(gguf::Type type, std::array<int64_t, 4> ne) {
+  return make(type, ne, true, "transient");
+}
+
+void VulkanBackend::free(Tensor t) {
+  if (!t || (t.id & kTransientBit) || t.id >= persistent_.size()) return;
+  sync();  // recorded commands may still use it
+  persistent_[t.id].reset();
+}
+
+void VulkanBackend::reset_transient() {
+  sync();
+  transient_.clear();
+}
+
+const vk::Buffer& VulkanBackend::buffer(const Tensor& t) const {
+  if (!t) fail("vulkan backend: use of an empty tensor handle");
+  const uint32_t index = t.id & ~kTransientBit;
+  const auto& pool = (t.id & kTransientBit) ? transient_ : persistent_;
+  if (index >= pool.size() || !pool[index]) fail("vulkan backend: unknown tensor id ", t.id);
+  if (pool[index]->size() < tensor_bytes(t))
+    fail("vulkan backend: tensor ", t.id, " ", shape_string(t), " is larger than its buffer");
+  return *pool[index];
+}
+
+const vk::Buffer& VulkanBackend::f32(const Tensor& t, const char* op) const {
+  if (t.type != gguf::Type::F32)
+    fail("vulkan backend: ", op, ": expected F32, got ", gguf::type_name(t.type));
+  return buffer(t);
+}
+
+const vk::Buffer& VulkanBackend::i32(const Tensor& t, const char* op) const {
+  if (t.type != gguf::Type::I32)
+    fail("vulkan backend: ", op, ": expected I32, got ", gguf::type_name(t.type));
+  return buffer(t);
+}
+
+void VulkanBackend::sync() {
+  if (rec_->n_dispatches() == 0) return;
+  rec_->submit();
+  rec_ = std::make_unique<vk::Recorder>(*device_);
+  device_->check();
+}
+
+void VulkanBackend::upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) {
+  const vk::Buffer& b = buffer(t);
+  const uint64_t size = tensor_bytes(t);
+  if (offset > size || bytes.size() > size - offset)
+    fail("vulkan backend: upload of ", bytes.size(), " bytes at offset ", offset,
+         " does not fit tensor ", b.name(), " of ", size);
+  if (bytes.empty()) return;
+  sync();  // commands recorded before this upload run before it
+  ring_->upload(b, offset, bytes);
+}
+
+void VulkanBackend::read(const Tensor& t, std::span<std::byte> out) {
+  const vk::Buffer& b = buffer(t);
+  if (out.size() != tensor_bytes(t))
+    fail("vulkan backend: read of ", out.size(), " bytes from a tensor of ", tensor_bytes(t));
+  sync();
+  ring_->download(b, 0, out);
+}
+
+std::unique_ptr<Backend> make_vulkan_backend(const vk::DeviceOptions& options) {
+  return std::make_unique<VulkanBackend>(options);
+}
+
+}  // namespace ml

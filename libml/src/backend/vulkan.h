@@ -1,0 +1,73 @@
+#pragma once
+// The Vulkan backend (see backend/vulkan.cpp for memory and submission, vulkan_ops.cpp for
+// the op dispatches). Every tensor is one device buffer; ops are recorded into one command
+// buffer that is submitted when the host needs a result (read, sync, upload, reset).
+#include <memory>
+#include <vector>
+
+#include "ml/backend.h"
+#include "ml/vk.h"
+
+namespace ml {
+
+class VulkanBackend final : public Backend {
+ public:
+  explicit VulkanBackend(const vk::DeviceOptions& options);
+  ~VulkanBackend() override;
+
+  std::string name() const override { return "vulkan"; }
+  uint64_t memory_capacity() const override;
+  Tensor alloc(gguf::Type type, std::array<int64_t, 4> ne, std::string_view name) override;
+  void free(Tensor t) override;
+  Tensor scratch(gguf::Type type, std::array<int64_t, 4> ne) override;
+  void reset_transient() override;
+  void upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) override;
+  void read(const Tensor& t, std::span<std::byte> out) override;
+  void sync() override;
+
+  Tensor get_rows(const Tensor& table, const Tensor& ids) override;
+  Tensor matmul(const Tensor& w, const Tensor& x) override;
+  Tensor matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) override;
+  Tensor add(const Tensor& a, const Tensor& b) override;
+  Tensor mul(const Tensor& a, const Tensor& b) override;
+  Tensor add_id(const Tensor& a, const Tensor& b, const Tensor& ids) override;
+  Tensor scale(const Tensor& a, float s) override;
+  Tensor softcap(const Tensor& a, float cap) override;
+  Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps) override;
+  Tensor rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
+              const ops::RopeParams& p) override;
+  void kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) override;
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_cache,
+                   const Tensor& v_cache, const Tensor* sinks,
+                   const ops::AttentionParams& p) override;
+  Tensor swiglu(const Tensor& gate, const Tensor& up) override;
+  Tensor geglu(const Tensor& gate, const Tensor& up) override;
+  Tensor swiglu_oai(const Tensor& gate, const Tensor& up, float alpha, float limit) override;
+  Route moe_route(const Tensor& logits, int k) override;
+  Tensor moe_combine(const Tensor& y, const Tensor& weights) override;
+  Tensor argmax(const Tensor& x) override;
+  Tensor top_k(const Tensor& x, int k) override;
+
+  vk::Device& device() { return *device_; }
+
+ private:
+  Tensor make(gguf::Type type, std::array<int64_t, 4> ne, bool transient, std::string name);
+  const vk::Buffer& buffer(const Tensor& t) const;
+  const vk::Buffer& f32(const Tensor& t, const char* op) const;
+  const vk::Buffer& i32(const Tensor& t, const char* op) const;
+  // Records an elementwise kernel over n values: bindings in, one invocation per value.
+  void elementwise(const vk::KernelSpec& spec, std::initializer_list<vk::Binding> bindings,
+                   std::span<const std::byte> push, uint64_t n, const char* label);
+  Tensor gated(const Tensor& gate, const Tensor& up, const char* source, bool oai, float alpha,
+               float limit);
+  Tensor binary(const Tensor& a, const Tensor& b, bool multiply);
+  Tensor rows_topk(const Tensor& x, int k, bool route, Tensor* weights);
+
+  std::unique_ptr<vk::Device> device_;
+  std::unique_ptr<vk::StagingRing> ring_;
+  std::unique_ptr<vk::Recorder> rec_;
+  // Indexed by Tensor::id (without kTransientBit for transients); null once freed.
+  std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_;
+};
+
+}  // namespace ml

@@ -1,0 +1,363 @@
+// The Vulkan backend's ops: each records one kernel named after the op (shaders/<op>.comp)
+// whose CPU reference is the ml::ops function of the same name; matmul goes through the
+// sliced kernels of ops/matmul.cpp. Shapes are checked here, before anything is recorded.
+#include <algorithm>
+#include <cmath>
+
+#include "backend/vulkan.h"
+
+namespace ml {
+namespace {
+
+constexpr uint32_t kWg = 64;  // every kernel here: 64 invocations (always within the limits)
+
+void need(bool ok, std::string_view op, const std::string& what) {
+  if (!ok) fail("vulkan backend: ", op, ": ", what);
+}
+
+uint32_t u32(int64_t v, std::string_view op) {
+  need(v >= 0 && v <= int64_t(UINT32_MAX), op, cat(v, " does not fit the kernels' 32-bit indices"));
+  return uint32_t(v);
+}
+
+vk::KernelSpec spec(std::string source, uint32_t n_buffers, uint32_t push_bytes,
+                    std::vector<std::pair<std::string, std::string>> defines = {}) {
+  defines.push_back({"WG", cat(kWg, "u")});
+  return {std::move(source), std::move(defines), n_buffers, push_bytes, kWg, 0};
+}
+
+// The whole buffer as one binding; a binding cannot exceed maxStorageBufferRange.
+vk::Binding bind(const vk::Device& device, const vk::Buffer& b, bool write = false) {
+  if (b.size() > device.limits().max_storage_buffer_range)
+    fail("vulkan backend: tensor ", b.name(), " of ", b.size(),
+         " bytes exceeds maxStorageBufferRange = ", device.limits().max_storage_buffer_range);
+  return {&b, 0, VK_WHOLE_SIZE, write};
+}
+
+// quant.glsl's defines for a table type (as ops/matmul.cpp's variants: float types decode
+// 8 values as one "block").
+std::vector<std::pair<std::string, std::string>> type_defines(gguf::Type type, bool& elementwise,
+                                                              int64_t k) {
+  if (!ops::gpu_supports(type)) fail("no GPU kernel for weight type ", gguf::type_name(type));
+  const auto& t = gguf::traits(type);
+  const bool is_float =
+      type == gguf::Type::F32 || type == gguf::Type::F16 || type == gguf::Type::BF16;
+  const uint32_t qk = is_float ? 8 : t.block_size;
+  const uint32_t bytes = is_float ? 8 * uint32_t(t.type_size) : t.type_size;
+  elementwise = is_float && k % 8 != 0;
+  return {{cat("TYPE_", gguf::type_name(type)), "1"},
+          {"QK", cat(qk, "u")},
+          {"BLOCK_BYTES", cat(bytes, "u")},
+          {"ELEMENTWISE", elementwise ? "1" : "0"}};
+}
+
+template <typename Push>
+std::span<const std::byte> bytes_of(const Push& p) {
+  return std::as_bytes(std::span<const Push>(&p, 1));
+}
+
+}  // namespace
+
+void VulkanBackend::elementwise(const vk::KernelSpec& s, std::initializer_list<vk::Binding> b,
+                                std::span<const std::byte> push, uint64_t n, const char* label) {
+  const vk::Kernel& kernel = device_->kernel(s);
+  rec_->dispatch(kernel, std::span<const vk::Binding>(b.begin(), b.size()), push,
+                 vk::fold_groups(*device_, (n + kWg - 1) / kWg), label);
+}
+
+Tensor VulkanBackend::get_rows(const Tensor& table, const Tensor& ids) {
+  const int64_t K = table.ne[0], R = table.n_rows(), n = ids.n_elements();
+  bool per_value = false;
+  auto defines = type_defines(table.type, per_value, K);
+  const uint64_t rb = gguf::row_bytes(table.type, uint64_t(K));
+  need(rb * uint64_t(R) < (uint64_t(1) << 32), "get_rows", "table exceeds 4 GiB of byte offsets");
+  Tensor y = scratch(gguf::Type::F32, {K, n, 1, 1});
+  struct Push {
+    uint32_t k, row_bytes, n_ids, n_table_rows;
+  } p{u32(K, "get_rows"), uint32_t(rb), u32(n, "get_rows"), u32(R, "get_rows")};
+  elementwise(spec("get_rows.comp", 3, sizeof(Push), defines),
+              {bind(*device_, buffer(table)), bind(*device_, i32(ids, "get_rows")),
+               bind(*device_, buffer(y), true)},
+              bytes_of(p), uint64_t(per_value ? K * n : K / 8 * n), "get_rows");
+  return y;
+}
+
+Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x) {
+  const int64_t K = w.ne[0], N = w.ne[1], T = x.n_rows();
+  need(w.ne[2] == 1 && w.ne[3] == 1, "matmul", "w must be 2-D (use matmul_id for experts)");
+  need(x.ne[0] == K, "matmul", cat("w ", shape_string(w), " times x ", shape_string(x)));
+  Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
+  const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), 1};
+  ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y));
+  return y;
+}
+
+Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) {
+  const int64_t K = w.ne[0], N = w.ne[1], E = w.ne[2];
+  const int64_t n_used = ids.ne[0], T = ids.ne[1], X = x.ne[1];
+  need(x.ne[0] == K && (X == 1 || X == n_used) && x.ne[2] == T, "matmul_id",
+       cat("w ", shape_string(w), " x ", shape_string(x), " ids ", shape_string(ids)));
+  Tensor y = scratch(gguf::Type::F32, {N, n_used, T, 1});
+  const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), uint64_t(E)};
+  ops::matmul_id(*rec_, gw, f32(x, "matmul_id"), X != 1, i32(ids, "matmul_id"), uint64_t(n_used),
+                 uint64_t(T), buffer(y));
+  return y;
+}
+
+Tensor VulkanBackend::binary(const Tensor& a, const Tensor& b, bool multiply) {
+  const char* op = multiply ? "mul" : "add";
+  const int64_t nb = b.n_elements();
+  need(nb == a.n_elements() || nb == a.ne[0], op, cat(shape_string(a), " with ", shape_string(b)));
+  Tensor y = scratch(gguf::Type::F32, a.ne);
+  struct Push {
+    uint32_t n, nb;
+  } p{u32(a.n_elements(), op), u32(nb, op)};
+  elementwise(
+      spec("add.comp", 3, sizeof(Push), {{"MUL", multiply ? "1" : "0"}}),
+      {bind(*device_, f32(a, op)), bind(*device_, f32(b, op)), bind(*device_, buffer(y), true)},
+      bytes_of(p), p.n, op);
+  return y;
+}
+
+Tensor VulkanBackend::add(const Tensor& a, const Tensor& b) {
+  return binary(a, b, false);
+}
+Tensor VulkanBackend::mul(const Tensor& a, const Tensor& b) {
+  return binary(a, b, true);
+}
+
+Tensor VulkanBackend::add_id(const Tensor& a, const Tensor& b, const Tensor& ids) {
+  const int64_t N = a.ne[0], E = b.ne[1];
+  need(b.ne[0] == N && ids.ne[0] == a.ne[1] && ids.ne[1] == a.ne[2], "add_id",
+       cat(shape_string(a), " + ", shape_string(b), " by ", shape_string(ids)));
+  Tensor y = scratch(gguf::Type::F32, a.ne);
+  struct Push {
+    uint32_t n, N, E;
+  } p{u32(a.n_elements(), "add_id"), u32(N, "add_id"), u32(E, "add_id")};
+  elementwise(spec("add_id.comp", 4, sizeof(Push)),
+              {bind(*device_, f32(a, "add_id")), bind(*device_, f32(b, "add_id")),
+               bind(*device_, i32(ids, "add_id")), bind(*device_, buffer(y), true)},
+              bytes_of(p), p.n, "add_id");
+  return y;
+}
+
+Tensor VulkanBackend::scale(const Tensor& a, float s) {
+  Tensor y = scratch(gguf::Type::F32, a.ne);
+  struct Push {
+    uint32_t n;
+    float s;
+  } p{u32(a.n_elements(), "scale"), s};
+  elementwise(spec("scale.comp", 2, sizeof(Push), {{"SOFTCAP", "0"}}),
+              {bind(*device_, f32(a, "scale")), bind(*device_, buffer(y), true)}, bytes_of(p), p.n,
+              "scale");
+  return y;
+}
+
+Tensor VulkanBackend::softcap(const Tensor& a, float cap) {
+  need(cap > 0.0f, "softcap", cat("cap ", cap, " must be positive"));
+  Tensor y = scratch(gguf::Type::F32, a.ne);
+  struct Push {
+    uint32_t n;
+    float s;
+  } p{u32(a.n_elements(), "softcap"), cap};
+  elementwise(spec("scale.comp", 2, sizeof(Push), {{"SOFTCAP", "1"}}),
+              {bind(*device_, f32(a, "softcap")), bind(*device_, buffer(y), true)}, bytes_of(p),
+              p.n, "softcap");
+  return y;
+}
+
+Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
+  const int64_t n = x.ne[0];
+  if (w) need(w->n_elements() == n, "rmsnorm", cat(shape_string(x), " by ", shape_string(*w)));
+  Tensor y = scratch(gguf::Type::F32, x.ne);
+  struct Push {
+    uint32_t n, n_rows, has_w;
+    float eps;
+  } p{u32(n, "rmsnorm"), u32(x.n_rows(), "rmsnorm"), w ? 1u : 0u, eps};
+  const vk::Buffer& xb = f32(x, "rmsnorm");
+  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", 3, sizeof(Push))),
+                 {bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
+                  bind(*device_, buffer(y), true)},
+                 p, vk::fold_groups(*device_, p.n_rows), "rmsnorm");
+  return y;
+}
+
+Tensor VulkanBackend::rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
+                           const ops::RopeParams& rp) {
+  const int64_t head_dim = x.ne[0], n_head = x.ne[1], T = x.ne[2];
+  need(pos.n_elements() == T && rp.n_dims > 0 && rp.n_dims % 2 == 0 && rp.n_dims <= head_dim &&
+           head_dim % 2 == 0 && x.ne[3] == 1,
+       "rope", cat("x ", shape_string(x), " pos ", shape_string(pos), " n_dims ", rp.n_dims));
+  if (freq_factors)
+    need(freq_factors->n_elements() >= rp.n_dims / 2, "rope", "freq_factors too short");
+  float dims[2] = {0.0f, 0.0f};
+  ops::rope_yarn_corr_dims(rp.n_dims, rp.n_ctx_orig, rp.freq_base, rp.beta_fast, rp.beta_slow,
+                           dims);
+  Tensor y = scratch(gguf::Type::F32, x.ne);
+  struct Push {
+    uint32_t head_dim, n_rows, n_head, n_dims, neox, has_ff;
+    float freq_base, freq_scale, ext_factor, attn_factor, corr0, corr1;
+  } p{u32(head_dim, "rope"),
+      u32(n_head * T, "rope"),
+      u32(n_head, "rope"),
+      uint32_t(rp.n_dims),
+      rp.mode == ops::RopeMode::neox ? 1u : 0u,
+      freq_factors ? 1u : 0u,
+      rp.freq_base,
+      rp.freq_scale,
+      rp.ext_factor,
+      rp.attn_factor,
+      dims[0],
+      dims[1]};
+  const vk::Buffer& pb = i32(pos, "rope");
+  elementwise(spec("rope.comp", 4, sizeof(Push)),
+              {bind(*device_, f32(x, "rope")), bind(*device_, pb),
+               bind(*device_, freq_factors ? f32(*freq_factors, "rope") : pb),
+               bind(*device_, buffer(y), true)},
+              bytes_of(p), uint64_t(p.n_rows) * (p.head_dim / 2), "rope");
+  return y;
+}
+
+void VulkanBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) {
+  const int64_t width = cache.ne[0], n_cells = cache.ne[1];
+  const int64_t T = k.n_elements() / width;
+  const bool f16 = cache.type == gguf::Type::F16;
+  need(
+      k.n_elements() == width * T && pos0 >= 0 && (f16 || cache.type == gguf::Type::F32) &&
+          (!f16 || width % 2 == 0),
+      "kv_store",
+      cat("cache ", shape_string(cache), " ", gguf::type_name(cache.type), " k ", shape_string(k)));
+  struct Push {
+    uint32_t width, n_tokens, pos0, n_cells;
+  } p{u32(width, "kv_store"), u32(T, "kv_store"), uint32_t(pos0), u32(n_cells, "kv_store")};
+  elementwise(spec("kv_store.comp", 2, sizeof(Push), {{"F16", f16 ? "1" : "0"}}),
+              {bind(*device_, f32(k, "kv_store")), bind(*device_, buffer(cache), true)},
+              bytes_of(p), uint64_t(T * (f16 ? width / 2 : width)), "kv_store");
+}
+
+Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& k_cache, const Tensor& v_cache, const Tensor* sinks,
+                                const ops::AttentionParams& ap) {
+  const int64_t head_dim = q.ne[0], n_head = q.ne[1], T = q.ne[2], n_head_kv = k.ne[1];
+  need(k.ne[0] == head_dim && k.ne[2] == T && v.ne == k.ne && n_head_kv > 0 &&
+           n_head % n_head_kv == 0 && k_cache.ne[0] == head_dim * n_head_kv &&
+           v_cache.ne == k_cache.ne && k_cache.type == v_cache.type &&
+           (k_cache.type == gguf::Type::F16 || k_cache.type == gguf::Type::F32),
+       "attention",
+       cat("q ", shape_string(q), " k ", shape_string(k), " cache ", shape_string(k_cache)));
+  need(head_dim <= 256, "attention", cat("head_dim ", head_dim, " exceeds the kernel's 256"));
+  need(ap.pos0 >= 0 && ap.n_swa >= 0, "attention", "negative pos0 or window");
+  if (sinks) need(sinks->n_elements() == n_head, "attention", "one sink per head");
+  Tensor y = scratch(gguf::Type::F32, {head_dim * n_head, T, 1, 1});
+  struct Push {
+    uint32_t head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
+    float scale, softcap;
+  } p{u32(head_dim, "attention"),
+      u32(n_head, "attention"),
+      u32(n_head_kv, "attention"),
+      u32(T, "attention"),
+      uint32_t(ap.pos0),
+      uint32_t(ap.n_swa),
+      u32(k_cache.ne[1], "attention"),
+      sinks ? 1u : 0u,
+      ap.scale,
+      ap.softcap};
+  const vk::Buffer& qb = f32(q, "attention");
+  const bool f16 = k_cache.type == gguf::Type::F16;
+  rec_->dispatch(
+      device_->kernel(spec("attention.comp", 7, sizeof(Push), {{"CACHE_F16", f16 ? "1" : "0"}})),
+      {bind(*device_, qb), bind(*device_, f32(k, "attention")), bind(*device_, f32(v, "attention")),
+       bind(*device_, buffer(k_cache)), bind(*device_, buffer(v_cache)),
+       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(y), true)},
+      p, vk::fold_groups(*device_, uint64_t(T * n_head)), "attention");
+  return y;
+}
+
+Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* source, bool oai,
+                            float alpha, float limit) {
+  need(gate.ne == up.ne, source, cat(shape_string(gate), " and ", shape_string(up)));
+  Tensor y = scratch(gguf::Type::F32, gate.ne);
+  struct Push {
+    uint32_t n;
+    float alpha, limit;
+  } p{u32(gate.n_elements(), source), alpha, limit};
+  elementwise(spec(source, 3, sizeof(Push), {{"OAI", oai ? "1" : "0"}}),
+              {bind(*device_, f32(gate, source)), bind(*device_, f32(up, source)),
+               bind(*device_, buffer(y), true)},
+              bytes_of(p), p.n, source);
+  return y;
+}
+
+Tensor VulkanBackend::swiglu(const Tensor& gate, const Tensor& up) {
+  return gated(gate, up, "swiglu.comp", false, 0.0f, 0.0f);
+}
+
+Tensor VulkanBackend::geglu(const Tensor& gate, const Tensor& up) {
+  return gated(gate, up, "gelu.comp", false, 0.0f, 0.0f);
+}
+
+Tensor VulkanBackend::swiglu_oai(const Tensor& gate, const Tensor& up, float alpha, float limit) {
+  return gated(gate, up, "swiglu.comp", true, alpha, limit);
+}
+
+Tensor VulkanBackend::rows_topk(const Tensor& x, int k, bool route, Tensor* weights) {
+  const char* op = route ? "moe_route" : "top_k";
+  const int64_t V = x.ne[0], T = x.n_rows();
+  need(k >= 1 && k <= V, op, cat("k ", k, " of ", V));
+  Tensor ids = scratch(gguf::Type::I32, {k, T, 1, 1});
+  struct Push {
+    uint32_t n, n_rows, k;
+  } p{u32(V, op), u32(T, op), uint32_t(k)};
+  const vk::Buffer& xb = f32(x, op);
+  if (route) {
+    *weights = scratch(gguf::Type::F32, {k, T, 1, 1});
+    rec_->dispatch(device_->kernel(spec("top_k.comp", 3, sizeof(Push), {{"ROUTE", "1"}})),
+                   {bind(*device_, xb), bind(*device_, buffer(ids), true),
+                    bind(*device_, buffer(*weights), true)},
+                   p, vk::fold_groups(*device_, p.n_rows), op);
+  } else {
+    rec_->dispatch(device_->kernel(spec("top_k.comp", 2, sizeof(Push), {{"ROUTE", "0"}})),
+                   {bind(*device_, xb), bind(*device_, buffer(ids), true)}, p,
+                   vk::fold_groups(*device_, p.n_rows), op);
+  }
+  return ids;
+}
+
+Backend::Route VulkanBackend::moe_route(const Tensor& logits, int k) {
+  Route r;
+  r.ids = rows_topk(logits, k, true, &r.weights);
+  return r;
+}
+
+Tensor VulkanBackend::top_k(const Tensor& x, int k) {
+  return rows_topk(x, k, false, nullptr);
+}
+
+Tensor VulkanBackend::moe_combine(const Tensor& y, const Tensor& weights) {
+  const int64_t N = y.ne[0], k = y.ne[1], T = y.ne[2];
+  need(weights.ne[0] == k && weights.ne[1] == T, "moe_combine",
+       cat(shape_string(y), " by ", shape_string(weights)));
+  Tensor out = scratch(gguf::Type::F32, {N, T, 1, 1});
+  struct Push {
+    uint32_t N, k, n_tokens;
+  } p{u32(N, "moe_combine"), u32(k, "moe_combine"), u32(T, "moe_combine")};
+  elementwise(spec("moe_combine.comp", 3, sizeof(Push)),
+              {bind(*device_, f32(y, "moe_combine")), bind(*device_, f32(weights, "moe_combine")),
+               bind(*device_, buffer(out), true)},
+              bytes_of(p), uint64_t(N * T), "moe_combine");
+  return out;
+}
+
+Tensor VulkanBackend::argmax(const Tensor& x) {
+  const int64_t V = x.ne[0], T = x.n_rows();
+  Tensor y = scratch(gguf::Type::I32, {T, 1, 1, 1});
+  struct Push {
+    uint32_t n, n_rows;
+  } p{u32(V, "argmax"), u32(T, "argmax")};
+  rec_->dispatch(device_->kernel(spec("argmax.comp", 2, sizeof(Push))),
+                 {bind(*device_, f32(x, "argmax")), bind(*device_, buffer(y), true)}, p,
+                 vk::fold_groups(*device_, p.n_rows), "argmax");
+  return y;
+}
+
+}  // namespace ml

@@ -1,0 +1,28 @@
+#version 460
+// RMSNorm of one row per workgroup: y = x / sqrt(mean(x^2) + eps) * w (ggml_rms_norm and the
+// weight multiply of llama.cpp's build_norm). WG invocations sum strided squares, then a
+// shared-memory tree reduction.
+layout(local_size_x_id = 0) in;
+layout(binding = 0) readonly buffer X { float x[]; };
+layout(binding = 1) readonly buffer W { float w[]; };
+layout(binding = 2) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform Push { uint n, n_rows, has_w; float eps; } p;
+
+shared float partial[WG];
+
+void main() {
+  const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  if (row >= p.n_rows) return;  // uniform over the workgroup
+  const uint tid = gl_LocalInvocationID.x, base = row * p.n;
+  float s = 0.0;
+  for (uint i = tid; i < p.n; i += WG) s += x[base + i] * x[base + i];
+  partial[tid] = s;
+  barrier();
+  for (uint h = WG / 2u; h > 0u; h >>= 1) {
+    if (tid < h) partial[tid] += partial[tid + h];
+    barrier();
+  }
+  const float scale = 1.0 / sqrt(partial[0] / float(p.n) + p.eps);
+  for (uint i = tid; i < p.n; i += WG)
+    y[base + i] = p.has_w != 0u ? x[base + i] * scale * w[i] : x[base + i] * scale;
+}
