@@ -14,19 +14,12 @@ constexpr float kSwigluLimit = 7.0f;    // gate ≤ 7, up ∈ [-7, 7]
 
 void load(WeightLoader& ld, const Config& c, Weights& w) {
   using K = WeightLoader::Kind;
-  w.token_embd = ld.need("token_embd.weight", {c.n_embd, c.n_vocab}, K::matrix);
-  w.output_norm = ld.need("output_norm.weight", {c.n_embd}, K::f32);
-  w.output =
-      c.tied_output ? w.token_embd : ld.need("output.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  layers::load_io(ld, c, w);
   const int64_t E = c.n_expert, ff = c.n_ff_exp;
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
     LayerWeights& l = w.layers.emplace_back();
-    l.attn_norm = ld.need(b + "attn_norm.weight", {c.n_embd}, K::f32);
-    l.wq = ld.need(b + "attn_q.weight", {c.n_embd, c.n_embd_q()}, K::matrix);
-    l.wk = ld.need(b + "attn_k.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
-    l.wv = ld.need(b + "attn_v.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
-    l.wo = ld.need(b + "attn_output.weight", {c.n_embd_q(), c.n_embd}, K::matrix);
+    layers::load_attention(ld, c, b, l);
     l.bq = ld.need(b + "attn_q.bias", {c.n_embd_q()}, K::f32);
     l.bk = ld.need(b + "attn_k.bias", {c.n_embd_kv()}, K::f32);
     l.bv = ld.need(b + "attn_v.bias", {c.n_embd_kv()}, K::f32);

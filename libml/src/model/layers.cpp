@@ -3,6 +3,31 @@
 
 namespace ml::layers {
 
+void load_io(WeightLoader& ld, const Config& c, Weights& w) {
+  using K = WeightLoader::Kind;
+  w.token_embd = ld.need("token_embd.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  w.output_norm = ld.need("output_norm.weight", {c.n_embd}, K::f32);
+  w.output =
+      c.tied_output ? w.token_embd : ld.need("output.weight", {c.n_embd, c.n_vocab}, K::matrix);
+}
+
+void load_attention(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l) {
+  using K = WeightLoader::Kind;
+  l.attn_norm = ld.need(b + "attn_norm.weight", {c.n_embd}, K::f32);
+  l.wq = ld.need(b + "attn_q.weight", {c.n_embd, c.n_embd_q()}, K::matrix);
+  l.wk = ld.need(b + "attn_k.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
+  l.wv = ld.need(b + "attn_v.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
+  l.wo = ld.need(b + "attn_output.weight", {c.n_embd_q(), c.n_embd}, K::matrix);
+}
+
+void load_ffn(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l) {
+  using K = WeightLoader::Kind;
+  l.ffn_norm = ld.need(b + "ffn_norm.weight", {c.n_embd}, K::f32);
+  l.ffn_gate = ld.need(b + "ffn_gate.weight", {c.n_embd, c.n_ff}, K::matrix);
+  l.ffn_up = ld.need(b + "ffn_up.weight", {c.n_embd, c.n_ff}, K::matrix);
+  l.ffn_down = ld.need(b + "ffn_down.weight", {c.n_ff, c.n_embd}, K::matrix);
+}
+
 Tensor embed(const Forward& f) {
   Tensor x = f.be.get_rows(f.w.token_embd, f.tokens);
   if (f.cfg.embed_scale != 1.0f) x = f.be.scale(x, f.cfg.embed_scale);

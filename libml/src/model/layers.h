@@ -5,6 +5,14 @@
 
 namespace ml::layers {
 
+// Tensor lists every architecture shares (b is the layer prefix "blk.N.").
+// token_embd, output_norm and output (or the tied embedding).
+void load_io(WeightLoader& ld, const Config& c, Weights& w);
+// attn_norm and the q/k/v/output projections.
+void load_attention(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l);
+// ffn_norm and the gated FFN's gate/up/down matrices.
+void load_ffn(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l);
+
 // Token embeddings [n_embd, T], times cfg.embed_scale (Gemma's √n_embd).
 Tensor embed(const Forward& f);
 // RMSNorm with the model's eps, times w.

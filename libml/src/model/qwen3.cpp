@@ -8,24 +8,14 @@ namespace {
 
 void load(WeightLoader& ld, const Config& c, Weights& w) {
   using K = WeightLoader::Kind;
-  w.token_embd = ld.need("token_embd.weight", {c.n_embd, c.n_vocab}, K::matrix);
-  w.output_norm = ld.need("output_norm.weight", {c.n_embd}, K::f32);
-  w.output =
-      c.tied_output ? w.token_embd : ld.need("output.weight", {c.n_embd, c.n_vocab}, K::matrix);
+  layers::load_io(ld, c, w);
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
     LayerWeights& l = w.layers.emplace_back();
-    l.attn_norm = ld.need(b + "attn_norm.weight", {c.n_embd}, K::f32);
-    l.wq = ld.need(b + "attn_q.weight", {c.n_embd, c.n_embd_q()}, K::matrix);
-    l.wk = ld.need(b + "attn_k.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
-    l.wv = ld.need(b + "attn_v.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
-    l.wo = ld.need(b + "attn_output.weight", {c.n_embd_q(), c.n_embd}, K::matrix);
+    layers::load_attention(ld, c, b, l);
     l.attn_q_norm = ld.need(b + "attn_q_norm.weight", {c.head_dim}, K::f32);
     l.attn_k_norm = ld.need(b + "attn_k_norm.weight", {c.head_dim}, K::f32);
-    l.ffn_norm = ld.need(b + "ffn_norm.weight", {c.n_embd}, K::f32);
-    l.ffn_gate = ld.need(b + "ffn_gate.weight", {c.n_embd, c.n_ff}, K::matrix);
-    l.ffn_up = ld.need(b + "ffn_up.weight", {c.n_embd, c.n_ff}, K::matrix);
-    l.ffn_down = ld.need(b + "ffn_down.weight", {c.n_ff, c.n_embd}, K::matrix);
+    layers::load_ffn(ld, c, b, l);
   }
 }
 
