@@ -100,15 +100,20 @@ struct Forward {
   Tensor out_rows;  // [n_out] I32: the batch rows whose logits are wanted
   int32_t pos0 = 0;
   int64_t n_tokens = 0;
-  int64_t n_layer = 0;  // layers to run (≤ cfg.n_layer; fewer for debugging)
+  int64_t n_layer = 0;        // layers to run (≤ cfg.n_layer; fewer for debugging)
+  bool moe_fallback = false;  // gpt-oss bring-up: every token to expert 0 alone, no router
 
   void cb(const Tensor& t, std::string_view name, int il) const { be.observe(t, name, il); }
 };
 
-// An architecture: its tensor list and its forward pass (→ logits [n_vocab, n_out]).
+// An architecture: its tensor list, its transformer block and its forward pass (→ logits
+// [n_vocab, n_out]). forward runs embed → layer 0 .. n_layer-1 → LM head, so `layer` is the
+// one copy of the block code; test_layer and test_attention call it alone on hidden states
+// x [n_embd, T] with only layer il's KV cache in f.kv.
 struct Architecture {
   std::string_view name;
   void (*load)(WeightLoader& loader, const Config& cfg, Weights& w);
+  Tensor (*layer)(const Forward& f, const Tensor& x, int il);
   Tensor (*forward)(const Forward& f);
 };
 const Architecture& find_architecture(std::string_view name);  // throws for unknown ones

@@ -24,42 +24,43 @@ void load(WeightLoader& ld, const Config& c, Weights& w) {
   }
 }
 
-Tensor forward(const Forward& f) {
+Tensor layer(const Forward& f, const Tensor& x, int il) {
   Backend& be = f.be;
   const Config& c = f.cfg;
-  Tensor x = layers::embed(f);
-  for (int il = 0; il < int(f.n_layer); ++il) {
-    const LayerWeights& l = f.w.layers[size_t(il)];
-    Tensor cur = layers::norm(f, x, l.attn_norm);
-    f.cb(cur, "attn_norm", il);
+  const LayerWeights& l = f.w.layers[size_t(il)];
+  Tensor cur = layers::norm(f, x, l.attn_norm);
+  f.cb(cur, "attn_norm", il);
 
-    Tensor q = layers::heads(f, be.matmul(l.wq, cur), c.n_head);
-    Tensor k = layers::heads(f, be.matmul(l.wk, cur), c.n_head_kv);
-    Tensor v = layers::heads(f, be.matmul(l.wv, cur), c.n_head_kv);
-    q = layers::rope(f, layers::norm(f, q, l.attn_q_norm), il);
-    k = layers::rope(f, layers::norm(f, k, l.attn_k_norm), il);
-    f.cb(q, "Qcur", il);
-    f.cb(k, "Kcur", il);
-    cur = layers::attend(f, il, q, k, v, c.attn_scale, nullptr);
-    cur = be.matmul(l.wo, cur);
-    cur = layers::norm(f, cur, l.attn_post_norm);
-    f.cb(cur, "attn_post_norm", il);
-    Tensor sa_out = be.add(cur, x);
+  Tensor q = layers::heads(f, be.matmul(l.wq, cur), c.n_head);
+  Tensor k = layers::heads(f, be.matmul(l.wk, cur), c.n_head_kv);
+  Tensor v = layers::heads(f, be.matmul(l.wv, cur), c.n_head_kv);
+  q = layers::rope(f, layers::norm(f, q, l.attn_q_norm), il);
+  k = layers::rope(f, layers::norm(f, k, l.attn_k_norm), il);
+  f.cb(q, "Qcur", il);
+  f.cb(k, "Kcur", il);
+  cur = layers::attend(f, il, q, k, v, c.attn_scale, nullptr);
+  cur = be.matmul(l.wo, cur);
+  cur = layers::norm(f, cur, l.attn_post_norm);
+  f.cb(cur, "attn_post_norm", il);
+  Tensor sa_out = be.add(cur, x);
 
-    cur = layers::norm(f, sa_out, l.ffn_norm);
-    f.cb(cur, "ffn_norm", il);
-    cur = be.geglu(be.matmul(l.ffn_gate, cur), be.matmul(l.ffn_up, cur));
-    cur = be.matmul(l.ffn_down, cur);
-    cur = layers::norm(f, cur, l.ffn_post_norm);
-    f.cb(cur, "ffn_post_norm", il);
-    x = be.add(cur, sa_out);
-    f.cb(x, "l_out", il);
-  }
-  return layers::lm_head(f, x);
+  cur = layers::norm(f, sa_out, l.ffn_norm);
+  f.cb(cur, "ffn_norm", il);
+  cur = be.geglu(be.matmul(l.ffn_gate, cur), be.matmul(l.ffn_up, cur));
+  cur = be.matmul(l.ffn_down, cur);
+  cur = layers::norm(f, cur, l.ffn_post_norm);
+  f.cb(cur, "ffn_post_norm", il);
+  Tensor l_out = be.add(cur, sa_out);
+  f.cb(l_out, "l_out", il);
+  return l_out;
+}
+
+Tensor forward(const Forward& f) {
+  return layers::forward(f, layer);
 }
 
 }  // namespace
 
-const Architecture kGemma3{"gemma3", load, forward};
+const Architecture kGemma3{"gemma3", load, layer, forward};
 
 }  // namespace ml

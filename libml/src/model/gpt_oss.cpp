@@ -2,7 +2,11 @@
 // RoPE with YaRN, a learned sink logit per head, sliding window on even layers; then a
 // mixture of experts: the router picks the top expert_used_count experts per token, weights
 // them by a softmax over the picked logits, and each expert computes
-// down(swiglu_oai(gate(x), up(x))) with per-expert biases (MXFP4 weights).
+// down(swiglu_oai(gate(x), up(x))) with per-expert biases (MXFP4 weights). Forward's
+// moe_fallback (--moe-fallback) sends every token to expert 0 alone instead.
+#include <span>
+#include <vector>
+
 #include "model/architectures.h"
 #include "model/layers.h"
 
@@ -37,12 +41,30 @@ void load(WeightLoader& ld, const Config& c, Weights& w) {
   }
 }
 
+// Bring-up route (Forward::moe_fallback): every token to expert 0 alone with weight 1, the
+// router skipped. Its ids and weights are host uploads, an extra submit per layer on the GPU:
+// this path is for isolating expert matmuls from routing, not for speed.
+Backend::Route expert0_route(const Forward& f) {
+  const std::vector<int32_t> zeros(size_t(f.n_tokens), 0);
+  const std::vector<float> ones(size_t(f.n_tokens), 1.0f);
+  Backend::Route r;
+  r.ids = reshape(upload_i32(f.be, zeros), {1, f.n_tokens, 1, 1});
+  r.weights = f.be.scratch(gguf::Type::F32, {1, f.n_tokens, 1, 1});
+  f.be.upload(r.weights, std::as_bytes(std::span(ones)));
+  return r;
+}
+
 // The MoE FFN of llama.cpp's build_moe_ffn (LLM_FFN_SWIGLU_OAI_MOE, SOFTMAX_WEIGHT gating).
 Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il) {
   Backend& be = f.be;
-  Tensor logits = layers::linear(f, l.ffn_gate_inp, l.ffn_gate_inp_b, x);  // [E, T]
-  f.cb(logits, "ffn_moe_logits", il);
-  Backend::Route route = be.moe_route(logits, int(f.cfg.n_expert_used));
+  Backend::Route route;
+  if (f.moe_fallback) {
+    route = expert0_route(f);
+  } else {
+    Tensor logits = layers::linear(f, l.ffn_gate_inp, l.ffn_gate_inp_b, x);  // [E, T]
+    f.cb(logits, "ffn_moe_logits", il);
+    route = be.moe_route(logits, int(f.cfg.n_expert_used));
+  }
   f.cb(route.ids, "ffn_moe_topk", il);
   f.cb(route.weights, "ffn_moe_weights", il);
   Tensor xs = reshape(x, {f.cfg.n_embd, 1, f.n_tokens, 1});  // one input shared by the slots
@@ -57,38 +79,39 @@ Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il) {
   return out;
 }
 
-Tensor forward(const Forward& f) {
+Tensor layer(const Forward& f, const Tensor& x, int il) {
   Backend& be = f.be;
   const Config& c = f.cfg;
-  Tensor x = layers::embed(f);
-  for (int il = 0; il < int(f.n_layer); ++il) {
-    const LayerWeights& l = f.w.layers[size_t(il)];
-    Tensor cur = layers::norm(f, x, l.attn_norm);
-    f.cb(cur, "attn_norm", il);
+  const LayerWeights& l = f.w.layers[size_t(il)];
+  Tensor cur = layers::norm(f, x, l.attn_norm);
+  f.cb(cur, "attn_norm", il);
 
-    Tensor q = layers::heads(f, layers::linear(f, l.wq, l.bq, cur), c.n_head);
-    Tensor k = layers::heads(f, layers::linear(f, l.wk, l.bk, cur), c.n_head_kv);
-    Tensor v = layers::heads(f, layers::linear(f, l.wv, l.bv, cur), c.n_head_kv);
-    q = layers::rope(f, q, il);
-    k = layers::rope(f, k, il);
-    f.cb(q, "Qcur", il);
-    f.cb(k, "Kcur", il);
-    cur = layers::attend(f, il, q, k, v, c.attn_scale, &l.attn_sinks);
-    cur = layers::linear(f, l.wo, l.bo, cur);
-    f.cb(cur, "attn_out", il);
-    Tensor ffn_inp = be.add(cur, x);
+  Tensor q = layers::heads(f, layers::linear(f, l.wq, l.bq, cur), c.n_head);
+  Tensor k = layers::heads(f, layers::linear(f, l.wk, l.bk, cur), c.n_head_kv);
+  Tensor v = layers::heads(f, layers::linear(f, l.wv, l.bv, cur), c.n_head_kv);
+  q = layers::rope(f, q, il);
+  k = layers::rope(f, k, il);
+  f.cb(q, "Qcur", il);
+  f.cb(k, "Kcur", il);
+  cur = layers::attend(f, il, q, k, v, c.attn_scale, &l.attn_sinks);
+  cur = layers::linear(f, l.wo, l.bo, cur);
+  f.cb(cur, "attn_out", il);
+  Tensor ffn_inp = be.add(cur, x);
 
-    cur = layers::norm(f, ffn_inp, l.attn_post_norm);
-    f.cb(cur, "attn_post_norm", il);
-    cur = moe(f, l, cur, il);
-    x = be.add(cur, ffn_inp);
-    f.cb(x, "l_out", il);
-  }
-  return layers::lm_head(f, x);
+  cur = layers::norm(f, ffn_inp, l.attn_post_norm);
+  f.cb(cur, "attn_post_norm", il);
+  cur = moe(f, l, cur, il);
+  Tensor l_out = be.add(cur, ffn_inp);
+  f.cb(l_out, "l_out", il);
+  return l_out;
+}
+
+Tensor forward(const Forward& f) {
+  return layers::forward(f, layer);
 }
 
 }  // namespace
 
-const Architecture kGptOss{"gpt-oss", load, forward};
+const Architecture kGptOss{"gpt-oss", load, layer, forward};
 
 }  // namespace ml

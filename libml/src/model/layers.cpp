@@ -28,6 +28,12 @@ void load_ffn(WeightLoader& ld, const Config& c, const std::string& b, LayerWeig
   l.ffn_down = ld.need(b + "ffn_down.weight", {c.n_ff, c.n_embd}, K::matrix);
 }
 
+Tensor forward(const Forward& f, Tensor (*layer)(const Forward& f, const Tensor& x, int il)) {
+  Tensor x = embed(f);
+  for (int il = 0; il < int(f.n_layer); ++il) x = layer(f, x, il);
+  return lm_head(f, x);
+}
+
 Tensor embed(const Forward& f) {
   Tensor x = f.be.get_rows(f.w.token_embd, f.tokens);
   if (f.cfg.embed_scale != 1.0f) x = f.be.scale(x, f.cfg.embed_scale);

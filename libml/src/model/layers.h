@@ -13,6 +13,9 @@ void load_attention(WeightLoader& ld, const Config& c, const std::string& b, Lay
 // ffn_norm and the gated FFN's gate/up/down matrices.
 void load_ffn(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l);
 
+// The whole pass: embed, then `layer` for layers 0 .. f.n_layer-1, then the LM head.
+Tensor forward(const Forward& f, Tensor (*layer)(const Forward& f, const Tensor& x, int il));
+
 // Token embeddings [n_embd, T], times cfg.embed_scale (Gemma's √n_embd).
 Tensor embed(const Forward& f);
 // RMSNorm with the model's eps, times w.

@@ -19,42 +19,43 @@ void load(WeightLoader& ld, const Config& c, Weights& w) {
   }
 }
 
-Tensor forward(const Forward& f) {
+Tensor layer(const Forward& f, const Tensor& x, int il) {
   Backend& be = f.be;
   const Config& c = f.cfg;
-  Tensor x = layers::embed(f);
-  for (int il = 0; il < int(f.n_layer); ++il) {
-    const LayerWeights& l = f.w.layers[size_t(il)];
-    Tensor cur = layers::norm(f, x, l.attn_norm);
-    f.cb(cur, "attn_norm", il);
+  const LayerWeights& l = f.w.layers[size_t(il)];
+  Tensor cur = layers::norm(f, x, l.attn_norm);
+  f.cb(cur, "attn_norm", il);
 
-    Tensor q = layers::heads(f, be.matmul(l.wq, cur), c.n_head);
-    Tensor k = layers::heads(f, be.matmul(l.wk, cur), c.n_head_kv);
-    Tensor v = layers::heads(f, be.matmul(l.wv, cur), c.n_head_kv);
-    q = layers::norm(f, q, l.attn_q_norm);
-    k = layers::norm(f, k, l.attn_k_norm);
-    f.cb(q, "Qcur_normed", il);
-    f.cb(k, "Kcur_normed", il);
-    q = layers::rope(f, q, il);
-    k = layers::rope(f, k, il);
-    cur = layers::attend(f, il, q, k, v, c.attn_scale, nullptr);
-    cur = be.matmul(l.wo, cur);
-    f.cb(cur, "attn_out", il);
-    Tensor ffn_inp = be.add(cur, x);
+  Tensor q = layers::heads(f, be.matmul(l.wq, cur), c.n_head);
+  Tensor k = layers::heads(f, be.matmul(l.wk, cur), c.n_head_kv);
+  Tensor v = layers::heads(f, be.matmul(l.wv, cur), c.n_head_kv);
+  q = layers::norm(f, q, l.attn_q_norm);
+  k = layers::norm(f, k, l.attn_k_norm);
+  f.cb(q, "Qcur_normed", il);
+  f.cb(k, "Kcur_normed", il);
+  q = layers::rope(f, q, il);
+  k = layers::rope(f, k, il);
+  cur = layers::attend(f, il, q, k, v, c.attn_scale, nullptr);
+  cur = be.matmul(l.wo, cur);
+  f.cb(cur, "attn_out", il);
+  Tensor ffn_inp = be.add(cur, x);
 
-    cur = layers::norm(f, ffn_inp, l.ffn_norm);
-    f.cb(cur, "ffn_norm", il);
-    cur = be.swiglu(be.matmul(l.ffn_gate, cur), be.matmul(l.ffn_up, cur));
-    cur = be.matmul(l.ffn_down, cur);
-    f.cb(cur, "ffn_out", il);
-    x = be.add(cur, ffn_inp);
-    f.cb(x, "l_out", il);
-  }
-  return layers::lm_head(f, x);
+  cur = layers::norm(f, ffn_inp, l.ffn_norm);
+  f.cb(cur, "ffn_norm", il);
+  cur = be.swiglu(be.matmul(l.ffn_gate, cur), be.matmul(l.ffn_up, cur));
+  cur = be.matmul(l.ffn_down, cur);
+  f.cb(cur, "ffn_out", il);
+  Tensor l_out = be.add(cur, ffn_inp);
+  f.cb(l_out, "l_out", il);
+  return l_out;
+}
+
+Tensor forward(const Forward& f) {
+  return layers::forward(f, layer);
 }
 
 }  // namespace
 
-const Architecture kQwen3{"qwen3", load, forward};
+const Architecture kQwen3{"qwen3", load, layer, forward};
 
 }  // namespace ml

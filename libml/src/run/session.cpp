@@ -69,7 +69,8 @@ Tensor Session::forward(std::span<const int32_t> tokens, bool all_logits) {
                   upload_i32(be_, rows),
                   int32_t(n_past_),
                   T,
-                  options_.n_layer > 0 ? options_.n_layer : c.n_layer};
+                  options_.n_layer > 0 ? options_.n_layer : c.n_layer,
+                  options_.moe_fallback};
   Tensor logits = model_.arch->forward(f);
   n_past_ += T;
   return logits;
