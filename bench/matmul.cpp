@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-tiled", skip_tiled, "only the one-token matvec");
   std::vector<std::string> configs = {""};
   app.add_option("--matvec-config", configs,
-                 "ML_MATVEC values to compare (staged,workgroup,rows,groups,max_workgroups)");
+                 "ML_MATVEC values to compare (staged,workgroup,rows,groups)");
   app.add_option("--device", device_index, "Vulkan device index");
   try {
     app.parse(argc, argv);

@@ -87,7 +87,7 @@ void main() {
   const uint n_blocks = p.k / QK;
   const uint n_groups = (p.n_rows_grid + ROWS - 1u) / ROWS;
   const uint n_wg = gl_NumWorkGroups.x * gl_NumWorkGroups.y;
-  // A grid smaller than the rows loops over row groups (uniform per workgroup).
+  // A grid folded over x and y may hold more workgroups than row groups.
   for (uint rg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x; rg < n_groups;
        rg += n_wg) {
     float acc[ROWS];

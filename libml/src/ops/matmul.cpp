@@ -153,20 +153,50 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
 
 // How a type's matvec runs: matmul_vec.comp decodes straight from global memory;
 // matmul_vec_staged.comp first copies each row's next CB blocks to shared memory with
-// coalesced 16-byte loads (see the shader for why).
+// coalesced 16-byte loads (see the shader). Chosen per type from H100 runs of every config
+// (bench/README.md, bench/results/h100-2026-11-23-s2-matmul.jsonl).
 struct VecConfig {
   bool staged;
-  uint32_t workgroup;       // invocations (staged; the direct kernel sizes by k)
-  uint32_t rows;            // rows per workgroup
-  uint32_t groups;          // staged: 8-value groups per invocation and row per step
-  uint32_t max_workgroups;  // staged: grid cap (workgroups loop over row groups); 0: none
+  uint32_t workgroup;  // staged: invocations (the direct kernel sizes them by k)
+  uint32_t rows;       // rows per workgroup
+  uint32_t groups;     // staged: 8-value groups per invocation and row per step
 };
 
-VecConfig vec_config(Type type) {
-  VecConfig c{type != Type::F32 && type != Type::F16 && type != Type::BF16, 64, 2, 2, 0};
+VecConfig vec_config(Type type, uint64_t rows) {
+  VecConfig c{false, 0, 2, 0};
+  switch (type) {
+    case Type::F32:
+    case Type::F16:
+    case Type::BF16:
+      // On the 201088-row LM head the direct kernel ran at 20-25% of the copy bandwidth
+      // (cause not established), the staged one at 80%; the direct one wins elsewhere.
+      if (rows >= 65536) c = {true, 64, 1, 2};
+      break;
+    case Type::Q8_0:
+    case Type::Q4_0:
+    case Type::Q4_1:
+    case Type::Q5_0:
+    case Type::MXFP4:
+    case Type::IQ4_NL:
+      c.rows = 4;  // Q8_0 on 201088x2880: 365 -> 2085 GB/s; within 10% elsewhere
+      break;
+    case Type::Q5_1:
+    case Type::Q3_K:
+    case Type::Q4_K:
+    case Type::Q5_K:
+    case Type::Q6_K:
+      c = {true, 128, 1, 2};  // Q5_K +15%, Q4_K/Q6_K +3-5%; Q5_1 203 -> 731 on 201088 rows
+      break;
+    default:
+      break;
+  }
+  // Tuning override for bench_matmul --matvec-config: "staged,workgroup,rows,groups".
   if (const char* e = std::getenv("ML_MATVEC")) {
-    unsigned a = 0, b = 0, r = 0, g = 0, m = 0;
-    if (std::sscanf(e, "%u,%u,%u,%u,%u", &a, &b, &r, &g, &m) == 5) c = {a != 0, b, r, g, m};
+    unsigned a = 0, b = 0, r = 0, g = 0;
+    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || r == 0 || r > 64 ||
+        (a && (g == 0 || g > 16)))
+      fail("ML_MATVEC = \"", e, "\": expected staged,workgroup,rows(1-64),groups(1-16)");
+    c = {a != 0, b, r, g};
   }
   return c;
 }
@@ -174,7 +204,7 @@ VecConfig vec_config(Type type) {
 void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
                 const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot) {
   vk::Device& device = rec.device();
-  VecConfig c = vec_config(w.type);
+  VecConfig c = vec_config(w.type, w.m * w.n_expert);
   if (variant(w.type).element_bytes && w.k % 8) c.staged = false;  // float rows of any length
   const uint32_t wg = c.staged ? device.workgroup_size(c.workgroup) : matvec_workgroup(device, w.k);
   auto defines = type_defines(w.type);
@@ -216,9 +246,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
               u32(n_used, "n_used"),
               u32(w.n_expert, "n_expert"),
               u32(grid_rows, "rows")};
-    uint64_t n_groups = (grid_rows + c.rows - 1) / c.rows;
-    if (c.staged && c.max_workgroups) n_groups = std::min<uint64_t>(n_groups, c.max_workgroups);
-    const auto groups = vk::fold_groups(device, n_groups, z);
+    const auto groups = vk::fold_groups(device, (grid_rows + c.rows - 1) / c.rows, z);
     std::vector<vk::Binding> b = {{w.buffer, s.bind_offset, s.bind_size, false},
                                   {&x, 0, x_floats * 4, false},
                                   {&y, 0, y_floats * 4, true}};
