@@ -3,7 +3,10 @@
 // The weight is a random block pattern of 64 rows repeated, streamed through the staging
 // ring, so a 600 MB tensor never sits in host memory.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -25,14 +28,34 @@ constexpr Shape kShapes[] = {
     {"gpt-oss output", 201088, 2880},
 };
 
-double gpu_ms(ml::vk::Recorder& rec, int reps) {
-  rec.submit();  // warm-up (and pipeline creation is already done)
+// Mean ms per dispatch of `rec`. With `warm`, the GPU first runs it for at least 60 ms: an
+// idle H100 runs its cores at a fraction of the boost clock, which made decode-type kernels
+// measure 4-5x slower than under a model's steady load.
+double gpu_ms(ml::vk::Recorder& rec, int reps, bool warm) {
+  using clock = std::chrono::steady_clock;
+  for (const auto start = clock::now();
+       warm && clock::now() - start < std::chrono::milliseconds(60);)
+    rec.submit();
   double total = 0;
+  size_t n = 0;
   for (int i = 0; i < reps; ++i) {
     rec.submit();
-    for (const auto& t : rec.timings()) total += t.ms;
+    for (const auto& t : rec.timings()) total += t.ms, ++n;
   }
-  return total / reps;
+  return total / double(n);
+}
+
+// Times W x for n tokens: a dispatch alone first (an estimate), then as many as make a
+// submit ~4 ms so the GPU stays busy between timestamps.
+double time_matmul(ml::vk::Device& device, const ml::ops::GpuWeight& w, const ml::vk::Buffer& x,
+                   uint64_t n, const ml::vk::Buffer& y, int reps) {
+  ml::vk::Recorder one(device, true);
+  ml::ops::matmul(one, w, x, n, y);
+  const double ms = gpu_ms(one, 1, false);
+  const int per_submit = int(std::clamp(4.0 / ms, 1.0, 200.0));
+  ml::vk::Recorder rec(device, true);
+  for (int i = 0; i < per_submit; ++i) ml::ops::matmul(rec, w, x, n, y);
+  return gpu_ms(rec, reps, true);
 }
 
 }  // namespace
@@ -47,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--tokens", tokens, "tokens for the tiled test")->check(CLI::Range(2, 65536));
   app.add_option("--reps", reps, "timed repetitions")->check(CLI::Range(1, 10000));
   app.add_flag("--no-tiled", skip_tiled, "only the one-token matvec");
+  std::vector<std::string> configs = {""};
+  app.add_option("--matvec-config", configs,
+                 "ML_MATVEC values to compare (staged,workgroup,rows,groups)");
   app.add_option("--device", device_index, "Vulkan device index");
   try {
     app.parse(argc, argv);
@@ -81,23 +107,37 @@ int main(int argc, char** argv) {
             for (size_t i = 0; i < out.size(); ++i) out[i] = pattern[(off + i) % pattern.size()];
           });
           const ml::ops::GpuWeight gw{&w, 0, type, s.k, s.m};
-          for (uint64_t n : {uint64_t(1), tokens}) {
-            if (n > 1 && skip_tiled) continue;
+          ml::vk::Buffer x(device, tokens * s.k * 4, ml::vk::Memory::device, "x");
+          ml::vk::Buffer y(device, tokens * s.m * 4, ml::vk::Memory::device, "y");
+          ml::vk::Recorder init(device);
+          init.fill(x, 0, x.size(), 0x3c000000u);  // 2^-7
+          init.submit();
+          for (const std::string& config : configs) {
+            if (config.empty())
+              unsetenv("ML_MATVEC");
+            else
+              setenv("ML_MATVEC", config.c_str(), 1);
             nlohmann::json j = base;
-            j["test"] = n == 1 ? "matvec" : "matmul_tiled";
-            j["n"] = n;
+            j["test"] = "matvec";
+            j["n"] = 1;
+            if (!config.empty()) j["config"] = config;
             try {
-              ml::vk::Buffer x(device, n * s.k * 4, ml::vk::Memory::device, "x");
-              ml::vk::Buffer y(device, n * s.m * 4, ml::vk::Memory::device, "y");
-              ml::vk::Recorder init(device);
-              init.fill(x, 0, x.size(), 0x3c000000u);  // 2^-7
-              init.submit();
-              ml::vk::Recorder rec(device, true);
-              ml::ops::matmul(rec, gw, x, n, y);
-              const double ms = gpu_ms(rec, reps);
+              const double ms = time_matmul(device, gw, x, 1, y, reps);
               j["ms"] = ms;
               j["GB/s"] = double(s.m * rb) / (ms * 1e-3) / 1e9;
-              j["TFLOP/s"] = 2.0 * double(s.m) * double(s.k) * double(n) / (ms * 1e-3) / 1e12;
+            } catch (const ml::Error& e) {
+              j["error"] = e.what();
+            }
+            std::cout << j.dump() << std::endl;
+          }
+          if (!skip_tiled) {
+            nlohmann::json j = base;
+            j["test"] = "matmul_tiled";
+            j["n"] = tokens;
+            try {
+              const double ms = time_matmul(device, gw, x, tokens, y, reps);
+              j["ms"] = ms;
+              j["TFLOP/s"] = 2.0 * double(s.m) * double(s.k) * double(tokens) / (ms * 1e-3) / 1e12;
             } catch (const ml::Error& e) {
               j["error"] = e.what();
             }

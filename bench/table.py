@@ -2,9 +2,23 @@
 """Turns bench_matmul / bench_copy JSON lines into the markdown tables of bench/README.md.
 
 usage: table.py MATMUL.jsonl COPY.jsonl
+
+Lines from `bench_matmul --matvec-config ...` carry a "config" (ML_MATVEC: staged,workgroup,
+rows,groups[,cap]); the matvec table then shows the config libml picks for that type and
+shape (vec_config in libml/src/ops/matmul.cpp, mirrored by chosen() below).
 """
 import json
 import sys
+
+
+def chosen(type_name, m):
+    if type_name in ("F32", "F16", "BF16"):
+        return "1,64,1,2,0" if m >= 65536 else "0,0,2,0,0"
+    if type_name in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "MXFP4", "IQ4_NL"):
+        return "0,0,4,0,0"
+    if type_name in ("Q5_1", "Q3_K", "Q4_K", "Q5_K", "Q6_K"):
+        return "1,128,1,2,0"
+    return "0,0,2,0,0"
 
 
 def main():
@@ -23,7 +37,8 @@ def main():
     for t in types:
         cells = []
         for m, k in shapes:
-            r = [x for x in rows if x["type"] == t and (x["m"], x["k"]) == (m, k) and x["test"] == "matvec"]
+            r = [x for x in rows if x["type"] == t and (x["m"], x["k"]) == (m, k) and x["test"] == "matvec"
+                 and x.get("config", chosen(t, m)) == chosen(t, m)]
             cells.append(f"{r[0]['GB/s']:.0f} ({100 * r[0]['GB/s'] / ceiling:.0f}%)" if r else "—")
         print(f"| {t} | " + " | ".join(cells) + " |")
     tiled = [r for r in rows if r["test"] == "matmul_tiled"]

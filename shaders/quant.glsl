@@ -1,6 +1,7 @@
 // Block decode for every weight type, shared by matmul_vec, matmul_tiled and dequant.
 //
-// The including shader declares `buffer W { uint w[]; }` holding raw GGUF bytes, and defines
+// The including shader declares `buffer W { uint w[]; }` holding raw GGUF bytes (or defines
+// W_WORD, below), and defines
 // one TYPE_<ggml name>, QK (values per block; 8 for the float types, whose "block" is 8
 // values) and BLOCK_BYTES. Blocks of 17, 18, 22, 34... bytes are not 4-byte aligned, so
 // bytes are read from uint words with shifts (w_u8/w_u16/w_u32 take byte offsets).
@@ -9,17 +10,22 @@
 // (ggml-common.h layouts, ggml-quants.c dequantize_row_*). Every type stores 8 consecutive
 // values in 8 consecutive bytes (or nibbles, or bit pairs) so a group is two word reads.
 
-uint w_u8(uint b) { return (w[b >> 2] >> ((b & 3u) * 8u)) & 0xFFu; }
+// W_WORD(i) is the i-th 32-bit word of the weight bytes; a shader that stages the bytes in
+// shared memory defines it to read there instead.
+#ifndef W_WORD
+#define W_WORD(i) w[i]
+#endif
+uint w_u8(uint b) { return (W_WORD(b >> 2) >> ((b & 3u) * 8u)) & 0xFFu; }
 uint w_u16(uint b) {
   const uint s = (b & 3u) * 8u;
-  uint v = w[b >> 2] >> s;
-  if (s == 24u) v |= w[(b >> 2) + 1u] << 8u;
+  uint v = W_WORD(b >> 2) >> s;
+  if (s == 24u) v |= W_WORD((b >> 2) + 1u) << 8u;
   return v & 0xFFFFu;
 }
 uint w_u32(uint b) {
   const uint s = (b & 3u) * 8u;
-  const uint lo = w[b >> 2];
-  return s == 0u ? lo : (lo >> s) | (w[(b >> 2) + 1u] << (32u - s));
+  const uint lo = W_WORD(b >> 2);
+  return s == 0u ? lo : (lo >> s) | (W_WORD((b >> 2) + 1u) << (32u - s));
 }
 float w_f16(uint b) { return unpackHalf2x16(w_u16(b)).x; }
 

@@ -126,6 +126,16 @@ TEST_F(MatmulGpu, MatvecEveryTypeAndShape) {
     }
 }
 
+// Float matrices of 65536 rows or more (LM heads) take matmul_vec_staged.comp; block types
+// take it at every size for Q3_K..Q6_K and Q5_1 (both kernels are in the table above).
+TEST_F(MatmulGpu, MatvecTallFloatMatrix) {
+  for (Type type : {Type::F16, Type::F32}) {
+    SCOPED_TRACE(gguf::type_name(type));
+    EXPECT_LE(check_matmul(*device_, *ring_, type, 65536 + 5, 40, 1, MatmulKernel::vec),
+              kTolerance);
+  }
+}
+
 TEST_F(MatmulGpu, MatvecSeveralTokens) {
   for (Type type : {Type::Q4_K, Type::MXFP4, Type::F16}) {
     SCOPED_TRACE(gguf::type_name(type));

@@ -106,8 +106,8 @@ void moe_route(const float* logits, int64_t n_expert, int k, int32_t* ids, float
 
 
 // ---------------------------------------------------------------------------------------
-// matmul (libml/src/ops/matmul.cpp, shaders/matmul_vec.comp, matmul_tiled.comp,
-// dequant.comp): y = W x with W in its GGUF type, x and y f32.
+// matmul (libml/src/ops/matmul.cpp, shaders/matmul_vec.comp, matmul_vec_staged.comp,
+// matmul_tiled.comp, dequant.comp): y = W x with W in its GGUF type, x and y f32.
 // ---------------------------------------------------------------------------------------
 
 // CPU reference. w: [m][k] in `type` (m * row_bytes(type, k) bytes), x: [n_tokens][k],
@@ -145,7 +145,8 @@ std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& r
 
 enum class MatmulKernel {
   automatic,  // matvec for up to 8 tokens, tiled beyond
-  vec,        // matmul_vec.comp, one workgroup per ROWS rows per token
+  vec,        // matmul_vec.comp or matmul_vec_staged.comp (per type; ML_MATVEC overrides),
+              // one workgroup per ROWS rows per token
   tiled,      // matmul_tiled.comp
 };
 

@@ -2,6 +2,8 @@
 // float64 dot products), then the Vulkan dispatch: matvec (decode), tiled (prefill), expert
 // (MoE) and the elementwise dequantize, all sliced when W exceeds maxStorageBufferRange.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "ml/ops.h"
 #include "ml/quant.h"
@@ -71,8 +73,6 @@ constexpr Variant kVariants[] = {
 
 // Tile sizes of matmul_tiled.comp; RN follows from the workgroup size.
 constexpr uint32_t kTM = 64, kTN = 32, kTK = 32, kTX = 16;
-// Rows per workgroup of matmul_vec.comp: x loads are shared across them.
-constexpr uint32_t kRows = 2;
 
 const Variant& variant(Type type) {
   for (const auto& v : kVariants)
@@ -94,7 +94,8 @@ uint32_t u32(uint64_t v, const char* what) {
 }
 
 // A range of rows bound as one descriptor: the binding starts at an offset the device
-// accepts (minStorageBufferOffsetAlignment) and the kernel adds `base` bytes to reach the
+// accepts (minStorageBufferOffsetAlignment, and 16 for the staged kernel's uvec4 loads) and
+// the kernel adds `base` bytes to reach the
 // slice's first row; rows are split at row (hence block) boundaries.
 struct Slice {
   uint64_t row_begin, row_end;
@@ -105,7 +106,7 @@ struct Slice {
 std::vector<Slice> slices(const vk::Device& device, const GpuWeight& w, uint64_t rows) {
   const auto& l = device.limits();
   const uint64_t rb = gguf::row_bytes(w.type, w.k);
-  const uint64_t align = std::max<uint64_t>(l.min_storage_buffer_offset_alignment, 4);
+  const uint64_t align = std::max<uint64_t>(l.min_storage_buffer_offset_alignment, 16);
   const uint64_t end = w.offset + rows * rb;
   if (w.offset > w.buffer->size() || w.buffer->size() < (end + 3) / 4 * 4)
     fail("weight in buffer ", w.buffer->name(), ": ", rows, " rows of ", rb, " bytes from offset ",
@@ -150,18 +151,82 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
     fail("matmul: ", what, " buffer ", b.name(), " has ", b.size(), " bytes, needs ", floats * 4);
 }
 
+// How a type's matvec runs: matmul_vec.comp decodes straight from global memory;
+// matmul_vec_staged.comp first copies each row's next CB blocks to shared memory with
+// coalesced 16-byte loads (see the shader). Chosen per type from H100 runs of every config
+// (bench/README.md, bench/results/h100-2026-11-23-s2-matmul.jsonl).
+struct VecConfig {
+  bool staged;
+  uint32_t workgroup;  // staged: invocations (the direct kernel sizes them by k)
+  uint32_t rows;       // rows per workgroup
+  uint32_t groups;     // staged: 8-value groups per invocation and row per step
+};
+
+VecConfig vec_config(Type type, uint64_t rows) {
+  VecConfig c{false, 0, 2, 0};
+  switch (type) {
+    case Type::F32:
+    case Type::F16:
+    case Type::BF16:
+      // On the 201088-row LM head the direct kernel ran at 20-25% of the copy bandwidth
+      // (cause not established), the staged one at 80%; the direct one wins elsewhere.
+      if (rows >= 65536) c = {true, 64, 1, 2};
+      break;
+    case Type::Q8_0:
+    case Type::Q4_0:
+    case Type::Q4_1:
+    case Type::Q5_0:
+    case Type::MXFP4:
+    case Type::IQ4_NL:
+      c.rows = 4;  // Q8_0 on 201088x2880: 365 -> 2085 GB/s; within 10% elsewhere
+      break;
+    case Type::Q5_1:
+    case Type::Q3_K:
+    case Type::Q4_K:
+    case Type::Q5_K:
+    case Type::Q6_K:
+      c = {true, 128, 1, 2};  // Q5_K +15%, Q4_K/Q6_K +3-5%; Q5_1 203 -> 731 on 201088 rows
+      break;
+    default:
+      break;
+  }
+  // Tuning override for bench_matmul --matvec-config: "staged,workgroup,rows,groups".
+  if (const char* e = std::getenv("ML_MATVEC")) {
+    unsigned a = 0, b = 0, r = 0, g = 0;
+    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || r == 0 || r > 64 ||
+        (a && (g == 0 || g > 16)))
+      fail("ML_MATVEC = \"", e, "\": expected staged,workgroup,rows(1-64),groups(1-16)");
+    c = {a != 0, b, r, g};
+  }
+  return c;
+}
+
 void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
                 const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot) {
   vk::Device& device = rec.device();
-  const uint32_t wg = matvec_workgroup(device, w.k);
+  VecConfig c = vec_config(w.type, w.m * w.n_expert);
+  if (variant(w.type).element_bytes && w.k % 8) c.staged = false;  // float rows of any length
+  const uint32_t wg = c.staged ? device.workgroup_size(c.workgroup) : matvec_workgroup(device, w.k);
   auto defines = type_defines(w.type);
-  defines.push_back({"ROWS", cat(kRows, "u")});
+  uint32_t shared = 0;
+  if (c.staged) {
+    const auto& t = gguf::traits(w.type);
+    const Variant& v = variant(w.type);
+    const uint32_t qk = v.element_bytes ? 8 : uint32_t(t.block_size);
+    const uint32_t bb = v.element_bytes ? 8 * v.element_bytes : uint32_t(t.type_size);
+    const uint32_t cb = std::max<uint32_t>(1, wg * c.groups * 8 / qk);
+    const uint32_t seg_words = (cb * bb + 32 + 15) / 16 * 4;
+    defines.push_back({"CB", cat(cb, "u")});
+    defines.push_back({"SEG_WORDS", cat(seg_words, "u")});
+    shared = c.rows * seg_words * 4 + c.rows * 256 * 4;
+  }
+  defines.push_back({"ROWS", cat(c.rows, "u")});
   defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
   defines.push_back({"EXPERT", ids ? "1" : "0"});
   // x as vec4s when every token's (and slot's) x starts 16-byte aligned.
   defines.push_back({"X_VEC4", w.k % 4 == 0 ? "1" : "0"});
-  const vk::Kernel& kernel =
-      device.kernel({"matmul_vec.comp", defines, ids ? 4u : 3u, sizeof(VecPush), wg});
+  const vk::Kernel& kernel = device.kernel({c.staged ? "matmul_vec_staged.comp" : "matmul_vec.comp",
+                                            defines, ids ? 4u : 3u, sizeof(VecPush), wg, shared});
   const uint64_t z = ids ? n_tokens * n_used : n_tokens;
   const uint64_t x_floats = ids && x_per_slot ? n_tokens * n_used * w.k : n_tokens * w.k;
   const uint64_t y_floats = z * w.m;
@@ -181,7 +246,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
               u32(n_used, "n_used"),
               u32(w.n_expert, "n_expert"),
               u32(grid_rows, "rows")};
-    const auto groups = vk::fold_groups(device, (grid_rows + kRows - 1) / kRows, z);
+    const auto groups = vk::fold_groups(device, (grid_rows + c.rows - 1) / c.rows, z);
     std::vector<vk::Binding> b = {{w.buffer, s.bind_offset, s.bind_size, false},
                                   {&x, 0, x_floats * 4, false},
                                   {&y, 0, y_floats * 4, true}};
