@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -17,6 +19,14 @@ namespace ml::vk {
 struct DeviceOptions;
 struct Limits;
 }  // namespace ml::vk
+
+namespace ml {
+class Session;
+class Sampler;
+namespace tok {
+class Tokenizer;
+}
+}  // namespace ml
 
 namespace ml::telemetry {
 
@@ -134,6 +144,7 @@ class Hud final : public Sink {
 
  private:
   struct State;
+  std::string render(bool color) const;
   void draw(bool force, double t_ms);
   std::FILE* out_;
   HudOptions options_;
@@ -171,5 +182,18 @@ struct Distribution {
   std::vector<TopEntry> top;
 };
 Distribution distribution(const float* logits, size_t n, int k);
+
+// Prefill and decode with events: stages "prefill" and "decode" (load_stage), one Token for
+// the prompt's pass and one per generated token (top `n_probs` with their text, entropy, KV
+// fill). Stops after n_predict tokens, at an end-of-generation token, or at a full context.
+// on_text gets each piece of text as it becomes whole UTF-8.
+struct Generated {
+  std::vector<int32_t> ids;
+  std::string text;
+  double prefill_ms = 0, decode_ms = 0;
+};
+Generated generate(Session& session, Sampler& sampler, const tok::Tokenizer& tokenizer,
+                   std::span<const int32_t> prompt, int n_predict, Telemetry* t, int n_probs = 5,
+                   const std::function<void(const std::string&)>& on_text = {});
 
 }  // namespace ml::telemetry

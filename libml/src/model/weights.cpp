@@ -73,13 +73,11 @@ void WeightLoader::finish() {
   if (tm) tm->emit(telemetry::LoadStage{"tensors", "", "", "started", total, 0, total, 0, {}});
 
   std::vector<uint64_t> got(todo.size(), 0);
-  size_t current = 0;  // the tensor being delivered
   auto tensor_start = Clock::now();
   try {
     gguf::fetch(source_, ranges, options_.fetch,
                 [&](size_t i, uint64_t begin, std::span<const std::byte> bytes) {
                   const Pending& p = todo[i];
-                  current = i;
                   if (begin != got[i])  // fetch() promises order; a gap would be silent garbage
                     fail("tensor ", p.info->name, ": bytes arrived at ", begin, " after ", got[i]);
                   if (begin == 0) {
@@ -92,12 +90,14 @@ void WeightLoader::finish() {
                   if (got[i] == p.info->size) event(p, "completed", ms_since(tensor_start));
                 });
     for (size_t i = 0; i < todo.size(); ++i) {
-      current = i;
       if (got[i] != todo[i].info->size)
         fail("tensor ", todo[i].info->name, ": ", got[i], " of ", todo[i].info->size,
              " bytes arrived");
     }
   } catch (const Error& e) {
+    // Pieces arrive in order, so the tensor at fault is the first one still incomplete.
+    size_t current = 0;
+    while (current + 1 < todo.size() && got[current] == todo[current].info->size) ++current;
     const std::string why = todo.empty() ? e.what()
                                          : cat("tensor ", todo[current].info->name, " (",
                                                gguf::type_name(todo[current].info->type), ", ",

@@ -125,7 +125,9 @@ Hud::Hud(std::FILE* out, HudOptions options)
 
 Hud::~Hud() = default;
 
-std::string Hud::panel() const {
+std::string Hud::panel() const { return render(false); }
+
+std::string Hud::render(bool color) const {
   const State& s = *state_;
   const int w = options_.width;
   std::vector<std::string> lines;
@@ -214,7 +216,7 @@ std::string Hud::panel() const {
   if (!s.error.empty()) lines.push_back(warn(cat("error: ", s.error)));
 
   std::string out;
-  for (const std::string& l : lines) out += fit(options_.tty ? l : strip(l), w) + "\n";
+  for (const std::string& l : lines) out += fit(color ? l : strip(l), w) + "\n";
   return out;
 }
 
@@ -222,7 +224,7 @@ void Hud::draw(bool force, double t_ms) {
   State& s = *state_;
   if (!force && t_ms - s.last_draw_ms < options_.redraw_ms) return;
   s.last_draw_ms = t_ms;
-  const std::string p = panel();
+  const std::string p = render(true);
   std::string out;
   if (s.drawn_lines > 0) out += cat("\x1b[", s.drawn_lines, "F");  // back to the panel's top
   out += cat("\x1b[J", p);
