@@ -125,7 +125,9 @@ Hud::Hud(std::FILE* out, HudOptions options)
 
 Hud::~Hud() = default;
 
-std::string Hud::panel() const { return render(false); }
+std::string Hud::panel() const {
+  return render(false);
+}
 
 std::string Hud::render(bool color) const {
   const State& s = *state_;
