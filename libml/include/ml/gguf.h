@@ -240,9 +240,84 @@ class HttpSource final : public Source {
   std::string etag_, last_modified_;
 };
 
+// Raised by a source that gave up on transient failures (dropped connections, timeouts, 5xx)
+// after its own retries: the same range may work later. Every other failure is a plain Error.
+class SourceDropped : public Error {
+ public:
+  using Error::Error;
+};
+
+// A persistent on-disk cache of a URL's bytes (--cache DIR). An entry is a folder named by the
+// SHA-256 of the URL holding `meta.json` (url, size, ETag, Last-Modified), `data` (the file,
+// sparse until complete) and `sums` (a SHA-256 per block, all zeros for a block not yet
+// cached). A block is fetched whole from the server the first time any byte of it is read;
+// a cached block is hashed once per process before its bytes are used, and refetched when
+// its sum does not match (a torn write, a corrupt disk). When the server's validators or size
+// differ from the entry's, the entry is emptied: the file changed.
+class CachedSource final : public Source {
+ public:
+  CachedSource(std::unique_ptr<HttpSource> http, const std::string& dir,
+               uint64_t block_bytes = uint64_t(16) << 20);
+  ~CachedSource() override;
+  CachedSource(const CachedSource&) = delete;
+  CachedSource& operator=(const CachedSource&) = delete;
+
+  uint64_t size() const override;
+  void read(uint64_t offset, std::span<std::byte> out) override;
+  std::string name() const override;
+
+  struct Stats {
+    uint64_t hit_bytes = 0;      // block bytes read from the cache
+    uint64_t fetched_bytes = 0;  // block bytes fetched from the server
+    int refetched_blocks = 0;    // cached blocks whose sum did not match
+  };
+  Stats stats() const;
+  const std::string& entry_dir() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 bool is_url(std::string_view path_or_url);  // http:// or https://
-// FileSource for a path, HttpSource for a URL.
-std::unique_ptr<Source> open_source(const std::string& path_or_url);
+// FileSource for a path, HttpSource for a URL; a URL goes through a CachedSource in
+// `cache_dir` when that is not empty.
+std::unique_ptr<Source> open_source(const std::string& path_or_url,
+                                    const std::string& cache_dir = {});
+
+// ---------------------------------------------------------------------------------------
+// fetching many ranges (the weight loader)
+// ---------------------------------------------------------------------------------------
+
+struct FetchRange {
+  uint64_t offset = 0, size = 0;  // absolute bytes of the source
+};
+
+struct FetchOptions {
+  int n_parallel = 4;                       // range requests in flight
+  uint64_t piece_bytes = uint64_t(8) << 20;  // bytes per request; longer ranges are split
+  int retries = 3;           // re-requests of a piece after its source gave up (SourceDropped)
+  int retry_delay_ms = 500;  // doubled after each
+};
+
+// Called on the fetching thread, in range order and byte order within a range, with the next
+// `bytes` of range `index` starting `begin` bytes into it. The span is valid during the call.
+using Deliver =
+    std::function<void(size_t index, uint64_t begin, std::span<const std::byte> bytes)>;
+
+struct FetchStats {
+  uint64_t bytes = 0;
+  uint64_t pieces = 0;
+  int retried = 0;  // pieces requested again after SourceDropped
+};
+
+// Reads `ranges` with up to n_parallel pieces in flight (worker threads, each with its own
+// connection for an HttpSource) and hands them over in order, so host memory holds at most
+// 2 × n_parallel pieces. A piece whose source gave up is requested again (only that piece:
+// everything delivered before it stays delivered). A source with zero-copy views (mmap) is
+// delivered straight from its mapping. Throws the first failure that is not retried away.
+FetchStats fetch(Source& source, std::span<const FetchRange> ranges, const FetchOptions& options,
+                 const Deliver& deliver);
 
 // ---------------------------------------------------------------------------------------
 // parsing

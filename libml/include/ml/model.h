@@ -65,21 +65,41 @@ struct Weights {
   uint64_t bytes = 0;  // device bytes the weights take
 };
 
-// Names a tensor while loading: checks presence, shape and type, uploads it.
+namespace telemetry {
+class Telemetry;
+}
+
+struct LoadOptions {
+  gguf::FetchOptions fetch;                  // requests in flight, piece size, retries
+  telemetry::Telemetry* telemetry = nullptr;  // load_stage events; may be null
+};
+
+// Names a tensor while loading: need/optional check presence, shape and type and allocate it
+// on the backend; finish() then fetches every named tensor's bytes in FILE order (so an HTTP
+// source reads the file front to back with several ranges in flight) and uploads each piece
+// as it arrives. Host memory holds a few pieces, never the file.
 class WeightLoader {
  public:
-  WeightLoader(Backend& be, gguf::Source& source, const gguf::File& file)
-      : be_(be), source_(source), file_(file) {}
+  WeightLoader(Backend& be, gguf::Source& source, const gguf::File& file, LoadOptions options = {})
+      : be_(be), source_(source), file_(file), options_(options) {}
   enum class Kind { matrix, f32 };  // matrix: any weight type matmul takes; f32: norms, biases
   Tensor need(const std::string& name, std::vector<int64_t> shape, Kind kind);
   Tensor optional(const std::string& name, std::vector<int64_t> shape, Kind kind);
   bool has(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
-  uint64_t bytes() const { return bytes_; }
+  // Fetches and uploads the tensors named so far; each tensor's byte count is checked.
+  void finish();
+  uint64_t bytes() const { return bytes_; }  // bytes uploaded by finish()
 
  private:
+  struct Pending {
+    Tensor tensor;
+    const gguf::TensorInfo* info = nullptr;
+  };
   Backend& be_;
   gguf::Source& source_;
   const gguf::File& file_;
+  LoadOptions options_;
+  std::vector<Pending> pending_;
   uint64_t bytes_ = 0;
 };
 
@@ -124,7 +144,11 @@ struct Model {
   const Architecture* arch = nullptr;
 };
 
+// Parses the header, metadata and tensor table of `source` as the load's "header" stage.
+gguf::File load_header(gguf::Source& source, telemetry::Telemetry* telemetry);
+
 // Parses the config and uploads every tensor the architecture needs to `be`.
-Model load_model(Backend& be, gguf::Source& source, const gguf::File& file);
+Model load_model(Backend& be, gguf::Source& source, const gguf::File& file,
+                 const LoadOptions& options = {});
 
 }  // namespace ml

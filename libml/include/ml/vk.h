@@ -25,6 +25,9 @@
 
 namespace ml::vk {
 
+struct KernelSpec;
+struct Limits;
+
 struct DeviceOptions {
   std::optional<uint32_t> index;  // physical device index (--device N); else $ML_DEVICE; else best
   bool validate = false;          // VK_LAYER_KHRONOS_validation; also on when $ML_VALIDATE=1
@@ -33,6 +36,12 @@ struct DeviceOptions {
   // Lowers maxStorageBufferRange to this many bytes (0: the device's own), so tests reach the
   // slice path with small tensors.
   uint64_t storage_buffer_range_cap = 0;
+  // Telemetry hooks, may be empty: a pipeline made (compiled, or SPIR-V from the disk cache)
+  // a device-local buffer allocated (with the device's bytes in use after it), and the
+  // limits probe.
+  std::function<void(const KernelSpec& spec, bool cache_hit, double ms)> on_kernel;
+  std::function<void(const std::string& name, uint64_t bytes, uint64_t in_use)> on_alloc;
+  std::function<void(const Limits& limits)> on_limits;
 };
 
 // What the device can do, probed once at startup; printed by gguf_gate_c.
@@ -185,6 +194,7 @@ class Device {
                       const std::string& what);
   void free(uint32_t block, uint64_t offset);
   uint64_t allocated_bytes() const { return allocated_bytes_; }
+  const DeviceOptions& options() const { return options_; }
 
   void record_message(std::string message);
 
@@ -203,6 +213,7 @@ class Device {
   void probe_limits();
   uint32_t memory_type(uint32_t type_bits, Memory memory) const;
 
+  DeviceOptions options_;
   bool validate_ = false;
   VkInstance instance_ = VK_NULL_HANDLE;
   VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;

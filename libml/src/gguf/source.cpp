@@ -80,9 +80,11 @@ namespace ml::gguf {
 
 bool is_url(std::string_view p) { return p.starts_with("http://") || p.starts_with("https://"); }
 
-std::unique_ptr<Source> open_source(const std::string& path_or_url) {
-  if (is_url(path_or_url)) return std::make_unique<HttpSource>(path_or_url);
-  return std::make_unique<FileSource>(path_or_url);
+std::unique_ptr<Source> open_source(const std::string& path_or_url, const std::string& cache_dir) {
+  if (!is_url(path_or_url)) return std::make_unique<FileSource>(path_or_url);
+  auto http = std::make_unique<HttpSource>(path_or_url);
+  if (cache_dir.empty()) return http;
+  return std::make_unique<CachedSource>(std::move(http), cache_dir);
 }
 
 }  // namespace ml::gguf

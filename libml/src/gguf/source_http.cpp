@@ -268,7 +268,8 @@ struct HttpSource::Impl {
       if (progressed) failures = 0;
       if (out.verdict == Verdict::fatal) fail(url, ": ", out.why);
       if (failures >= o.retries) {
-        fail(url, ": ", out.why, " (gave up after ", failures + 1, " attempts)");
+        throw SourceDropped(
+            cat(url, ": ", out.why, " (gave up after ", failures + 1, " attempts)"));
       }
       int64_t delay = int64_t(o.retry_delay_ms) << std::min(failures, 16);
       if (auto s = parse_u64(retry_after))

@@ -1,9 +1,14 @@
 // Tensor table → backend tensors. Every tensor an architecture names is checked for
-// presence, shape (ggml order) and type before its bytes are uploaded.
+// presence, shape (ggml order) and type and allocated first; then the bytes of all of them
+// are fetched in file order (gguf::fetch: several ranges in flight, resumed per piece after a
+// dropped connection) and uploaded piece by piece as they arrive, each tensor's byte count
+// checked. Telemetry gets a load_stage event per tensor (started/completed/failed).
 #include <algorithm>
+#include <chrono>
 
 #include "ml/model.h"
 #include "ml/quant.h"
+#include "ml/telemetry.h"
 
 namespace ml {
 namespace {
@@ -38,14 +43,74 @@ Tensor WeightLoader::optional(const std::string& name, std::vector<int64_t> shap
   Tensor t = be_.alloc(info->type, ne, name);
   if (tensor_bytes(t) != info->size)
     fail("tensor ", name, ": ", info->size, " bytes in the file, expected ", tensor_bytes(t));
-  std::span<const std::byte> view = source_.view(info->offset, info->size);
-  if (view.size() == info->size) {
-    be_.upload(t, view);
-  } else {
-    be_.upload(t, gguf::read_tensor(source_, *info));
-  }
-  bytes_ += info->size;
+  pending_.push_back({t, info});
   return t;
+}
+
+void WeightLoader::finish() {
+  std::vector<Pending> todo = std::move(pending_);
+  pending_.clear();
+  std::stable_sort(todo.begin(), todo.end(), [](const Pending& a, const Pending& b) {
+    return a.info->offset < b.info->offset;
+  });
+  std::vector<gguf::FetchRange> ranges;
+  uint64_t total = 0;
+  for (const Pending& p : todo) {
+    ranges.push_back({p.info->offset, p.info->size});
+    total += p.info->size;
+  }
+  telemetry::Telemetry* tm = options_.telemetry;
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  auto event = [&](const Pending& p, const char* status, double ms, std::string error = {}) {
+    if (!tm) return;
+    tm->emit(telemetry::LoadStage{"tensors", p.info->name, gguf::type_name(p.info->type), status,
+                                  p.info->size, bytes_, total, ms, std::move(error)});
+  };
+  const auto stage_start = Clock::now();
+  if (tm) tm->emit(telemetry::LoadStage{"tensors", "", "", "started", total, 0, total, 0, {}});
+
+  std::vector<uint64_t> got(todo.size(), 0);
+  auto tensor_start = Clock::now();
+  try {
+    gguf::fetch(source_, ranges, options_.fetch,
+                [&](size_t i, uint64_t begin, std::span<const std::byte> bytes) {
+                  const Pending& p = todo[i];
+                  if (begin != got[i])  // fetch() promises order; a gap would be silent garbage
+                    fail("tensor ", p.info->name, ": bytes arrived at ", begin, " after ", got[i]);
+                  if (begin == 0) {
+                    tensor_start = Clock::now();
+                    event(p, "started", 0);
+                  }
+                  be_.upload(p.tensor, bytes, begin);
+                  got[i] += bytes.size();
+                  bytes_ += bytes.size();
+                  if (got[i] == p.info->size) event(p, "completed", ms_since(tensor_start));
+                });
+    for (size_t i = 0; i < todo.size(); ++i) {
+      if (got[i] != todo[i].info->size)
+        fail("tensor ", todo[i].info->name, ": ", got[i], " of ", todo[i].info->size,
+             " bytes arrived");
+    }
+  } catch (const Error& e) {
+    // Pieces arrive in order, so the tensor at fault is the first one still incomplete.
+    size_t current = 0;
+    while (current + 1 < todo.size() && got[current] == todo[current].info->size) ++current;
+    const std::string why = todo.empty() ? e.what()
+                                         : cat("tensor ", todo[current].info->name, " (",
+                                               gguf::type_name(todo[current].info->type), ", ",
+                                               todo[current].info->size, " bytes): ", e.what());
+    if (!todo.empty()) event(todo[current], "failed", ms_since(tensor_start), e.what());
+    if (tm)
+      tm->emit(telemetry::LoadStage{"tensors", "", "", "failed", total, bytes_, total,
+                                    ms_since(stage_start), why});
+    throw Error(why);
+  }
+  if (tm)
+    tm->emit(telemetry::LoadStage{
+        "tensors", "", "", "completed", total, bytes_, total, ms_since(stage_start), {}});
 }
 
 Tensor WeightLoader::need(const std::string& name, std::vector<int64_t> shape, Kind kind) {
@@ -54,7 +119,34 @@ Tensor WeightLoader::need(const std::string& name, std::vector<int64_t> shape, K
   return t;
 }
 
-Model load_model(Backend& be, gguf::Source& source, const gguf::File& file) {
+gguf::File load_header(gguf::Source& source, telemetry::Telemetry* tm) {
+  const auto start = std::chrono::steady_clock::now();
+  auto ms = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  if (tm) tm->emit(telemetry::LoadStage{"header", "", "", "started", 0, 0, 0, 0, {}});
+  try {
+    gguf::File file = gguf::parse(source);
+    if (tm)
+      tm->emit(telemetry::LoadStage{"header",
+                                    "",
+                                    "",
+                                    "completed",
+                                    file.header_bytes,
+                                    file.header_bytes,
+                                    file.header_bytes,
+                                    ms(),
+                                    {}});
+    return file;
+  } catch (const Error& e) {
+    if (tm) tm->emit(telemetry::LoadStage{"header", "", "", "failed", 0, 0, 0, ms(), e.what()});
+    throw;
+  }
+}
+
+Model load_model(Backend& be, gguf::Source& source, const gguf::File& file,
+                 const LoadOptions& options) {
   Model m;
   m.config = load_config(file.metadata);
   m.arch = &find_architecture(m.config.arch);
@@ -67,8 +159,9 @@ Model load_model(Backend& be, gguf::Source& source, const gguf::File& file) {
          " rows");
   m.config.n_vocab = int64_t(embd->shape[1]);
   m.config.tied_output = file.find_tensor("output.weight") == nullptr;
-  WeightLoader loader(be, source, file);
+  WeightLoader loader(be, source, file, options);
   m.arch->load(loader, m.config, m.weights);
+  loader.finish();
   m.weights.bytes = loader.bytes();
   return m;
 }

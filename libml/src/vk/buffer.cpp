@@ -148,6 +148,8 @@ Buffer::Buffer(Device& device, uint64_t size, Memory memory, std::string name)
     block_ = a.block;
     offset_ = a.offset;
     mapped_ = a.mapped;
+    if (memory == Memory::device && device.options().on_alloc)
+      device.options().on_alloc(name_, req.size, device.allocated_bytes());
     if (VkResult r = vkBindBufferMemory(device.handle(), buffer_, a.memory, a.offset);
         r != VK_SUCCESS) {
       device.free(block_, offset_);

@@ -67,7 +67,7 @@ std::string default_cache_dir() {
 
 }  // namespace
 
-Device::Device(const DeviceOptions& options) {
+Device::Device(const DeviceOptions& options) : options_(options) {
   validate_ = options.validate || env_true("ML_VALIDATE");
   disk_cache_ = options.disk_cache;
   cache_dir_ = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
@@ -128,6 +128,7 @@ Device::Device(const DeviceOptions& options) {
     if (options.storage_buffer_range_cap)
       limits_.max_storage_buffer_range =
           std::min(limits_.max_storage_buffer_range, options.storage_buffer_range_cap);
+    if (options.on_limits) options.on_limits(limits_);
 
     float priority = 1.0f;
     VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};

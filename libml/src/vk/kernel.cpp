@@ -8,6 +8,7 @@
 #include <glslang/build_info.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -225,16 +226,22 @@ const Kernel& Device::kernel(const KernelSpec& spec) {
   file << spec.source << "-" << std::hex << std::setw(16) << std::setfill('0') << h.h << ".spv";
   std::filesystem::path path;
   std::vector<uint32_t> spirv;
+  const auto start = std::chrono::steady_clock::now();
   if (disk_cache_ && !cache_dir_.empty()) {
     path = std::filesystem::path(cache_dir_) / file.str();
     spirv = read_spirv(path);
   }
+  const bool cache_hit = !spirv.empty();
   if (spirv.empty()) {
     spirv = compile_glsl(spec.source, spec.defines);
     if (!path.empty()) write_spirv(path, spirv);
   }
   auto kernel = std::make_unique<Kernel>(*this, spec, spirv);
   check();
+  if (options_.on_kernel)
+    options_.on_kernel(spec, cache_hit,
+                       std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start).count());
   return *kernels_.emplace(key, std::move(kernel)).first->second;
 }
 
