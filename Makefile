@@ -9,7 +9,7 @@ export ML_SHARED_DIR ?= $(SHARED)
 PACKAGES = libvulkan-dev glslang-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers \
   vulkan-tools libcurl4-openssl-dev libssl-dev libcli11-dev nlohmann-json3-dev libpcre2-dev \
   libcpp-httplib-dev libgtest-dev libgmock-dev cmake ninja-build g++ pkg-config curl xz-utils \
-  python3 python3-pip
+  python3 python3-pip python3-jsonschema
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup build test unit gates run clean model asan
