@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 namespace ml {
 namespace {
@@ -101,8 +102,26 @@ const vk::Buffer& VulkanBackend::i32(const Tensor& t, const char* op) const {
 void VulkanBackend::sync() {
   if (rec_->n_dispatches() == 0) return;
   rec_->submit();
-  rec_ = std::make_unique<vk::Recorder>(*device_);
+  for (const auto& t : rec_->timings()) {
+    auto it = std::find_if(op_times_.begin(), op_times_.end(),
+                           [&](const OpTime& o) { return o.label == t.label; });
+    if (it == op_times_.end()) it = op_times_.insert(op_times_.end(), {t.label, 0, 0});
+    it->ms += t.ms;
+    ++it->count;
+  }
+  rec_ = std::make_unique<vk::Recorder>(*device_, profiling_);
   device_->check();
+}
+
+void VulkanBackend::set_profiling(bool on) {
+  if (on == profiling_) return;
+  sync();
+  profiling_ = on;
+  if (rec_->n_dispatches() == 0) rec_ = std::make_unique<vk::Recorder>(*device_, profiling_);
+}
+
+std::vector<Backend::OpTime> VulkanBackend::take_op_times() {
+  return std::exchange(op_times_, {});
 }
 
 void VulkanBackend::upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) {

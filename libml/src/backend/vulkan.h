@@ -47,6 +47,8 @@ class VulkanBackend final : public Backend {
   Tensor moe_combine(const Tensor& y, const Tensor& weights) override;
   Tensor argmax(const Tensor& x) override;
   Tensor top_k(const Tensor& x, int k) override;
+  void set_profiling(bool on) override;
+  std::vector<OpTime> take_op_times() override;
 
   vk::Device& device() { return *device_; }
 
@@ -66,6 +68,8 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<vk::Device> device_;
   std::unique_ptr<vk::StagingRing> ring_;
   std::unique_ptr<vk::Recorder> rec_;
+  bool profiling_ = false;
+  std::vector<OpTime> op_times_;  // summed by label while profiling
   // Indexed by Tensor::id (without kTransientBit for transients); null once freed.
   std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_;
 };
