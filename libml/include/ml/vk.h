@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -216,7 +217,8 @@ class Device {
   bool disk_cache_ = true;
   std::mutex messages_mutex_;
   std::vector<std::string> messages_;
-  std::map<std::string, std::unique_ptr<Kernel>> kernels_;
+  // By a hash of the spec; a bucket holds the specs that share one.
+  std::unordered_map<uint64_t, std::vector<std::unique_ptr<Kernel>>> kernels_;
   std::vector<Block> blocks_;
   uint64_t allocated_bytes_ = 0;
   bool glslang_ready_ = false;
@@ -253,9 +255,16 @@ class Recorder {
   void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
             uint64_t size);
   void fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value);
+  // Host bytes written into dst by the command buffer itself (vkCmdUpdateBuffer): small
+  // inputs (token ids, positions) need no staging copy and no submit of their own.
+  static constexpr uint64_t kMaxUpdateBytes = 65536;
+  void update(const Buffer& dst, uint64_t offset, std::span<const std::byte> bytes);
   void barrier();  // a full compute/transfer barrier, whether or not one is needed
   // Ends, submits and waits (may be called again to run the same commands again).
   void submit();
+  // Drops the recorded commands (after submit) and starts recording anew in the same command
+  // buffer, with timestamps when `timing`.
+  void restart(bool timing = false);
   size_t n_dispatches() const { return n_commands_; }
   size_t n_barriers() const { return n_barriers_; }
 
@@ -271,6 +280,7 @@ class Recorder {
     VkBuffer buffer;
     bool write;
   };
+  void begin(bool timing);
   void track(std::span<const Access> accesses);
   void stamp();
   VkDescriptorSet descriptor_set(const Kernel& kernel);
@@ -279,7 +289,9 @@ class Recorder {
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   std::vector<VkDescriptorPool> pools_;
+  size_t next_pool_ = 0;  // pools_[next_pool_ - 1] hands out sets
   uint32_t sets_left_ = 0;
+  bool timing_ = false;
   bool recording_ = true;
   bool in_flight_ = false;
   std::vector<VkBuffer> read_, written_;  // since the last barrier

@@ -2,6 +2,7 @@
 // The Vulkan backend (see backend/vulkan.cpp for memory and submission, vulkan_ops.cpp for
 // the op dispatches). Every tensor is one device buffer; ops are recorded into one command
 // buffer that is submitted when the host needs a result (read, sync, upload, reset).
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -60,6 +61,8 @@ class VulkanBackend final : public Backend {
   // Records an elementwise kernel over n values: bindings in, one invocation per value.
   void elementwise(const vk::KernelSpec& spec, std::initializer_list<vk::Binding> bindings,
                    std::span<const std::byte> push, uint64_t n, const char* label);
+  void elementwise(const vk::Kernel& kernel, std::initializer_list<vk::Binding> bindings,
+                   std::span<const std::byte> push, uint64_t n, const char* label);
   Tensor gated(const Tensor& gate, const Tensor& up, const char* source, bool oai, float alpha,
                float limit);
   Tensor binary(const Tensor& a, const Tensor& b, bool multiply);
@@ -70,8 +73,12 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<vk::Recorder> rec_;
   bool profiling_ = false;
   std::vector<OpTime> op_times_;  // summed by label while profiling
-  // Indexed by Tensor::id (without kTransientBit for transients); null once freed.
+  // persistent_ by Tensor::id, null once freed; transient_ this forward pass's, by index;
+  // spare_ the previous pass's transients by size, for this pass to take.
   std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_;
+  std::multimap<uint64_t, std::unique_ptr<vk::Buffer>> spare_;
+  uint32_t generation_ = 0;
+  std::unique_ptr<vk::Buffer> readback_;  // kReadbackBytes, host-visible
 };
 
 }  // namespace ml

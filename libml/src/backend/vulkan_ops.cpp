@@ -21,9 +21,10 @@ uint32_t u32(int64_t v, std::string_view op) {
 }
 
 vk::KernelSpec spec(std::string source, uint32_t n_buffers, uint32_t push_bytes,
-                    std::vector<std::pair<std::string, std::string>> defines = {}) {
-  defines.push_back({"WG", cat(kWg, "u")});
-  return {std::move(source), std::move(defines), n_buffers, push_bytes, kWg, 0};
+                    std::vector<std::pair<std::string, std::string>> defines = {},
+                    uint32_t wg = kWg) {
+  defines.push_back({"WG", cat(wg, "u")});
+  return {std::move(source), std::move(defines), n_buffers, push_bytes, wg, 0};
 }
 
 // The whole buffer as one binding; a binding cannot exceed maxStorageBufferRange.
@@ -60,7 +61,11 @@ std::span<const std::byte> bytes_of(const Push& p) {
 
 void VulkanBackend::elementwise(const vk::KernelSpec& s, std::initializer_list<vk::Binding> b,
                                 std::span<const std::byte> push, uint64_t n, const char* label) {
-  const vk::Kernel& kernel = device_->kernel(s);
+  elementwise(device_->kernel(s), b, push, n, label);
+}
+
+void VulkanBackend::elementwise(const vk::Kernel& kernel, std::initializer_list<vk::Binding> b,
+                                std::span<const std::byte> push, uint64_t n, const char* label) {
   rec_->dispatch(kernel, std::span<const vk::Binding>(b.begin(), b.size()), push,
                  vk::fold_groups(*device_, (n + kWg - 1) / kWg), label);
 }
@@ -70,15 +75,36 @@ Tensor VulkanBackend::get_rows(const Tensor& table, const Tensor& ids) {
   bool per_value = false;
   auto defines = type_defines(table.type, per_value, K);
   const uint64_t rb = gguf::row_bytes(table.type, uint64_t(K));
-  need(rb * uint64_t(R) < (uint64_t(1) << 32), "get_rows", "table exceeds 4 GiB of byte offsets");
   Tensor y = scratch(gguf::Type::F32, {K, n, 1, 1});
   struct Push {
-    uint32_t k, row_bytes, n_ids, n_table_rows;
-  } p{u32(K, "get_rows"), uint32_t(rb), u32(n, "get_rows"), u32(R, "get_rows")};
-  elementwise(spec("get_rows.comp", 3, sizeof(Push), defines),
-              {bind(*device_, buffer(table)), bind(*device_, i32(ids, "get_rows")),
-               bind(*device_, buffer(y), true)},
-              bytes_of(p), uint64_t(per_value ? K * n : K / 8 * n), "get_rows");
+    uint32_t k, row_bytes, n_ids, n_table_rows, row_begin, row_end, base, first;
+  } p{u32(K, "get_rows"), u32(rb, "get_rows"), u32(n, "get_rows"), u32(R, "get_rows"), 0, 0, 0, 1};
+  const vk::Kernel& kernel = device_->kernel(spec("get_rows.comp", 3, sizeof(Push), defines));
+  // A table over maxStorageBufferRange (Gemma 3's 262k-row token_embd) is bound in slices of
+  // whole rows, as ops::matmul does: each binding starts at an offset the device accepts and
+  // `base` reaches the slice's first row.
+  const auto& l = device_->limits();
+  const vk::Buffer& tb = buffer(table);
+  const uint64_t align = std::max<uint64_t>(l.min_storage_buffer_offset_alignment, 4);
+  const uint64_t usable =
+      l.max_storage_buffer_range > align + 3 ? l.max_storage_buffer_range - align - 3 : 0;
+  const uint64_t per_slice = usable / rb;
+  need(per_slice > 0, "get_rows", cat("a row of ", rb, " bytes exceeds maxStorageBufferRange"));
+  const uint64_t items = per_value ? uint64_t(K * n) : uint64_t(K / 8 * n);
+  for (uint64_t r0 = 0; r0 < uint64_t(R); r0 += per_slice) {
+    const uint64_t r1 = std::min<uint64_t>(uint64_t(R), r0 + per_slice);
+    const uint64_t begin = r0 * rb, at = begin / align * align;
+    const uint64_t end = std::min((r1 * rb + 3) / 4 * 4, tb.size());
+    p.row_begin = uint32_t(r0);
+    p.row_end = uint32_t(r1);
+    p.base = uint32_t(begin - at);
+    elementwise(kernel,
+                {{&tb, at, end - at, false},
+                 bind(*device_, i32(ids, "get_rows")),
+                 bind(*device_, buffer(y), true)},
+                bytes_of(p), items, "get_rows");
+    p.first = 0;
+  }
   return y;
 }
 
@@ -175,7 +201,9 @@ Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
     float eps;
   } p{u32(n, "rmsnorm"), u32(x.n_rows(), "rmsnorm"), w ? 1u : 0u, eps};
   const vk::Buffer& xb = f32(x, "rmsnorm");
-  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", 3, sizeof(Push))),
+  // A whole row per workgroup: the widest workgroup keeps a 4096-wide row to a few steps.
+  const uint32_t wg = device_->workgroup_size(256);
+  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", 3, sizeof(Push), {}, wg)),
                  {bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
                   bind(*device_, buffer(y), true)},
                  p, vk::fold_groups(*device_, p.n_rows), "rmsnorm");
@@ -245,13 +273,24 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
            (k_cache.type == gguf::Type::F16 || k_cache.type == gguf::Type::F32),
        "attention",
        cat("q ", shape_string(q), " k ", shape_string(k), " cache ", shape_string(k_cache)));
-  need(head_dim <= 256, "attention", cat("head_dim ", head_dim, " exceeds the kernel's 256"));
+  need(head_dim <= 256 && head_dim % 8 == 0, "attention",
+       cat("head_dim ", head_dim, ": the kernel takes multiples of 8 up to 256"));
   need(ap.pos0 >= 0 && ap.n_swa >= 0, "attention", "negative pos0 or window");
   if (sinks) need(sinks->n_elements() == n_head, "attention", "one sink per head");
   Tensor y = scratch(gguf::Type::F32, {head_dim * n_head, T, 1, 1});
+  // Flash-decoding: when the batch's token·heads are too few workgroups to fill the GPU,
+  // each one's keys are split over several (at least kWg keys each) and combined after.
+  const uint64_t items = uint64_t(T * n_head);
+  const int64_t span = ap.pos0 + T,
+                n_keys = ap.n_swa > 0 ? std::min<int64_t>(span, ap.n_swa) : span;
+  const uint64_t steps = (uint64_t(n_keys) + kWg - 1) / kWg;
+  const uint64_t wanted = std::clamp<uint64_t>(256 / items, 1, 64);
+  const uint64_t chunk = (steps + std::min(wanted, steps) - 1) / std::min(wanted, steps) * kWg;
+  const uint64_t n_split = (uint64_t(n_keys) + chunk - 1) / chunk;
   struct Push {
     uint32_t head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
     float scale, softcap;
+    uint32_t chunk, n_split;
   } p{u32(head_dim, "attention"),
       u32(n_head, "attention"),
       u32(n_head_kv, "attention"),
@@ -261,15 +300,33 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
       u32(k_cache.ne[1], "attention"),
       sinks ? 1u : 0u,
       ap.scale,
-      ap.softcap};
+      ap.softcap,
+      u32(chunk, "attention"),
+      uint32_t(n_split)};
   const vk::Buffer& qb = f32(q, "attention");
   const bool f16 = k_cache.type == gguf::Type::F16;
+  const bool split = n_split > 1;
+  Tensor part =
+      split ? scratch(gguf::Type::F32, {(head_dim + 2) * int64_t(n_split), T * n_head, 1, 1}) : y;
   rec_->dispatch(
-      device_->kernel(spec("attention.comp", 7, sizeof(Push), {{"CACHE_F16", f16 ? "1" : "0"}})),
+      device_->kernel(spec("attention.comp", 7, sizeof(Push),
+                           {{"CACHE_F16", f16 ? "1" : "0"},
+                            {"HEAD_DIM", cat(head_dim, "u")},
+                            {"SPLIT", split ? "1" : "0"}})),
       {bind(*device_, qb), bind(*device_, f32(k, "attention")), bind(*device_, f32(v, "attention")),
        bind(*device_, buffer(k_cache)), bind(*device_, buffer(v_cache)),
-       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(y), true)},
-      p, vk::fold_groups(*device_, uint64_t(T * n_head)), "attention");
+       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(part), true)},
+      p, vk::fold_groups(*device_, items, n_split), "attention");
+  if (split) {
+    struct CombinePush {
+      uint32_t head_dim, n_head, n_items, n_split, has_sinks;
+    } c{p.head_dim, p.n_head, uint32_t(items), p.n_split, p.has_sinks};
+    rec_->dispatch(
+        device_->kernel(spec("attention_combine.comp", 3, sizeof(CombinePush))),
+        {bind(*device_, buffer(part)), bind(*device_, sinks ? f32(*sinks, "attention") : qb),
+         bind(*device_, buffer(y), true)},
+        c, vk::fold_groups(*device_, items), "attention_combine");
+  }
   return y;
 }
 
@@ -350,13 +407,26 @@ Tensor VulkanBackend::moe_combine(const Tensor& y, const Tensor& weights) {
 
 Tensor VulkanBackend::argmax(const Tensor& x) {
   const int64_t V = x.ne[0], T = x.n_rows();
+  const uint32_t wg = device_->workgroup_size(256);
+  // Parts of about 8 values per invocation spread one row over many workgroups.
+  const uint64_t n_parts = std::clamp<uint64_t>(uint64_t(V) / (8 * wg), 1, 1024);
+  const uint64_t chunk = (uint64_t(V) + n_parts - 1) / n_parts;
+  need(n_parts <= device_->limits().max_workgroup_count[0] &&
+           uint64_t(T) <= device_->limits().max_workgroup_count[1],
+       "argmax", cat(T, " rows of ", n_parts, " parts exceed maxComputeWorkGroupCount"));
+  Tensor parts = scratch(gguf::Type::I32, {int64_t(2 * n_parts), T, 1, 1});
   Tensor y = scratch(gguf::Type::I32, {T, 1, 1, 1});
   struct Push {
-    uint32_t n, n_rows;
-  } p{u32(V, "argmax"), u32(T, "argmax")};
-  rec_->dispatch(device_->kernel(spec("argmax.comp", 2, sizeof(Push))),
-                 {bind(*device_, f32(x, "argmax")), bind(*device_, buffer(y), true)}, p,
-                 vk::fold_groups(*device_, p.n_rows), "argmax");
+    uint32_t n, n_rows, n_parts, chunk;
+  } p{u32(V, "argmax"), u32(T, "argmax"), uint32_t(n_parts), uint32_t(chunk)};
+  const vk::Buffer& xb = f32(x, "argmax");
+  rec_->dispatch(device_->kernel(spec("argmax.comp", 2, sizeof(Push), {{"PASS", "1"}}, wg)),
+                 {bind(*device_, xb), bind(*device_, buffer(parts), true)}, p,
+                 {uint32_t(n_parts), uint32_t(T), 1}, "argmax");
+  rec_->dispatch(
+      device_->kernel(spec("argmax.comp", 3, sizeof(Push), {{"PASS", "2"}}, wg)),
+      {bind(*device_, xb), bind(*device_, buffer(parts)), bind(*device_, buffer(y), true)}, p,
+      vk::fold_groups(*device_, p.n_rows), "argmax");
   return y;
 }
 
