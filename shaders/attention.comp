@@ -107,11 +107,11 @@ void main() {
     const float f = exp(m - m_new);  // 0 while m is -inf
     l *= f;
     [[unroll]] for (uint r = 0u; r < kPairs; ++r) acc[r] *= f;
-    // Rows of four keys at a time: their loads are independent and go out together.
-    for (int j0 = 0; j0 < n; j0 += 4) {
-      vec2 v[4][kPairs];
-      float w[4];
-      [[unroll]] for (int u = 0; u < 4; ++u) {
+    // Rows of eight keys at a time: their loads are independent and go out together.
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      vec2 v[8][kPairs];
+      float w[8];
+      [[unroll]] for (int u = 0; u < 8; ++u) {
         const bool live = j0 + u < n;
         const int kj = c0 + min(j0 + u, n - 1);  // a real row even past the end
         w[u] = live ? pw[j0 + u] : 0.0;
@@ -125,7 +125,7 @@ void main() {
                                          : v_new[vb / 2u + j];
         }
       }
-      [[unroll]] for (int u = 0; u < 4; ++u) {
+      [[unroll]] for (int u = 0; u < 8; ++u) {
         l += w[u];
         [[unroll]] for (uint r = 0u; r < kPairs; ++r) acc[r] += w[u] * v[u][r];
       }

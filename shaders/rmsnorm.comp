@@ -33,6 +33,16 @@ void main() {
     barrier();
   }
   const float scale = 1.0 / sqrt(partial[0] / float(p.n) + p.eps);
-  for (uint i = tid; i < p.n; i += WG)
+  i = tid;
+  for (; i + 3u * WG < p.n; i += 4u * WG) {
+    const vec4 v = vec4(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]);
+    const vec4 g = p.has_w != 0u ? vec4(w[i], w[i + WG], w[i + 2u * WG], w[i + 3u * WG]) : vec4(1.0);
+    const vec4 r = v * scale * g;
+    y[base + i] = r.x;
+    y[base + i + WG] = r.y;
+    y[base + i + 2u * WG] = r.z;
+    y[base + i + 3u * WG] = r.w;
+  }
+  for (; i < p.n; i += WG)
     y[base + i] = p.has_w != 0u ? x[base + i] * scale * w[i] : x[base + i] * scale;
 }

@@ -263,8 +263,13 @@ class Recorder {
   // Ends, submits and waits (may be called again to run the same commands again).
   void submit();
   // Drops the recorded commands (after submit) and starts recording anew in the same command
-  // buffer, with timestamps when `timing`.
+  // buffers, with timestamps when `timing`.
   void restart(bool timing = false);
+  // Submits what is recorded so far without waiting and goes on in a new command buffer, so
+  // the GPU works while the host records; submit() sends the rest and waits for all of it.
+  void flush();
+  // flush() after every n commands (the first after at most 16); 0: only explicit flushes.
+  void set_flush_every(uint32_t n) { flush_every_ = n; }
   size_t n_dispatches() const { return n_commands_; }
   size_t n_barriers() const { return n_barriers_; }
 
@@ -281,11 +286,16 @@ class Recorder {
     bool write;
   };
   void begin(bool timing);
+  void next_command_buffer();
+  void recorded();  // counts a command, flushes on schedule
   void track(std::span<const Access> accesses);
   void stamp();
   VkDescriptorSet descriptor_set(const Kernel& kernel);
 
   Device& device_;
+  std::vector<VkCommandBuffer> cmds_;  // chunks of one recording, cmds_[current_] recording
+  size_t current_ = 0, n_sent_ = 0;    // n_sent_: chunks flush() has submitted
+  uint32_t flush_every_ = 0, since_flush_ = 0;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   std::vector<VkDescriptorPool> pools_;

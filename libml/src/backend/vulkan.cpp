@@ -24,12 +24,18 @@ constexpr uint32_t kGenerationMask = (kTransientBit >> kIndexBits) - 1;
 // the forward pass's own command buffer.
 constexpr uint64_t kReadbackBytes = 4ull << 20;
 
+// Commands per submitted chunk of a forward pass (Recorder::flush): the GPU runs the first
+// chunks while the host records the rest; each chunk costs one vkQueueSubmit.
+constexpr uint32_t kFlushEvery = 64;
+
 }  // namespace
 
 VulkanBackend::VulkanBackend(const vk::DeviceOptions& options)
     : device_(std::make_unique<vk::Device>(options)),
       ring_(std::make_unique<vk::StagingRing>(*device_, 16ull << 20)),
-      rec_(std::make_unique<vk::Recorder>(*device_)) {}
+      rec_(std::make_unique<vk::Recorder>(*device_)) {
+  rec_->set_flush_every(kFlushEvery);
+}
 
 VulkanBackend::~VulkanBackend() {
   // Buffers and the recorder go before the device that owns their memory.

@@ -23,17 +23,30 @@ bool contains(const std::vector<VkBuffer>& v, VkBuffer b) {
 
 Recorder::Recorder(Device& device, bool timing) : device_(device) {
   VkDevice dev = device.handle();
-  VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  cai.commandPool = device.command_pool();
-  cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  cai.commandBufferCount = 1;
-  check_vk(vkAllocateCommandBuffers(dev, &cai, &cmd_), "vkAllocateCommandBuffers");
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  if (VkResult r = vkCreateFence(dev, &fci, nullptr, &fence_); r != VK_SUCCESS) {
-    vkFreeCommandBuffers(dev, device.command_pool(), 1, &cmd_);
-    fail("vkCreateFence failed: VkResult ", int(r));
+  check_vk(vkCreateFence(dev, &fci, nullptr, &fence_), "vkCreateFence");
+  try {
+    next_command_buffer();
+  } catch (...) {
+    vkDestroyFence(dev, fence_, nullptr);
+    throw;
   }
   begin(timing);
+}
+
+// cmd_ = the command buffer after the current one, allocated on first use.
+void Recorder::next_command_buffer() {
+  if (!cmds_.empty()) ++current_;
+  if (current_ == cmds_.size()) {
+    VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    cai.commandPool = device_.command_pool();
+    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    cai.commandBufferCount = 1;
+    VkCommandBuffer cmd;
+    check_vk(vkAllocateCommandBuffers(device_.handle(), &cai, &cmd), "vkAllocateCommandBuffers");
+    cmds_.push_back(cmd);
+  }
+  cmd_ = cmds_[current_];
 }
 
 void Recorder::begin(bool timing) {
@@ -52,13 +65,21 @@ void Recorder::begin(bool timing) {
 }
 
 // A decode step records the same few hundred commands every token: reusing the command
-// buffer, fence and descriptor pools keeps vkAllocate*/vkCreate* out of the per-token path.
+// buffers, fence and descriptor pools keeps vkAllocate*/vkCreate* out of the per-token path.
 void Recorder::restart(bool timing) {
   if (recording_ && n_commands_ == 0 && timing == timing_) return;
-  if (in_flight_) fail("recorder: restart while a submit is in flight");
   VkDevice dev = device_.handle();
+  if (in_flight_) {  // flushed work of an abandoned recording
+    vkQueueWaitIdle(device_.queue());
+    in_flight_ = false;
+  }
   if (recording_) vkEndCommandBuffer(cmd_);
-  check_vk(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+  for (size_t i = 0; i <= current_; ++i)
+    check_vk(vkResetCommandBuffer(cmds_[i], 0), "vkResetCommandBuffer");
+  current_ = 0;
+  cmd_ = cmds_[0];
+  n_sent_ = 0;
+  since_flush_ = 0;
   for (auto pool : pools_) check_vk(vkResetDescriptorPool(dev, pool, 0), "vkResetDescriptorPool");
   next_pool_ = 0;
   sets_left_ = 0;
@@ -71,13 +92,40 @@ void Recorder::restart(bool timing) {
   begin(timing);
 }
 
+// The GPU starts on what is recorded so far while the host records the rest: recording a
+// decode step takes milliseconds, as long as running it on a small model. Barrier tracking
+// carries over, and a barrier orders against everything earlier in submission order.
+void Recorder::flush() {
+  if (!recording_ || since_flush_ == 0) return;
+  check_vk(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd_;
+  check_vk(vkQueueSubmit(device_.queue(), 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
+  in_flight_ = true;
+  ++n_sent_;
+  since_flush_ = 0;
+  next_command_buffer();
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  check_vk(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+}
+
+void Recorder::recorded() {
+  ++n_commands_;
+  ++since_flush_;
+  // The first chunk is small so the GPU starts early; later ones amortize the submit.
+  if (flush_every_ && since_flush_ >= (n_sent_ == 0 ? std::min(16u, flush_every_) : flush_every_))
+    flush();
+}
+
 Recorder::~Recorder() {
   VkDevice dev = device_.handle();
-  // submit() waits before it returns; a throw between vkQueueSubmit and the wait leaves the
-  // fence pending, so wait (an unsubmitted fence would never signal).
-  if (in_flight_) vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
+  // submit() waits before it returns; a throw between a submit and the wait leaves work
+  // pending, so wait for the queue (an unsubmitted fence would never signal).
+  if (in_flight_) vkQueueWaitIdle(device_.queue());
   vkDestroyFence(dev, fence_, nullptr);
-  vkFreeCommandBuffers(dev, device_.command_pool(), 1, &cmd_);
+  if (!cmds_.empty())
+    vkFreeCommandBuffers(dev, device_.command_pool(), uint32_t(cmds_.size()), cmds_.data());
   for (auto pool : pools_) vkDestroyDescriptorPool(dev, pool, nullptr);
   if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
 }
@@ -200,7 +248,7 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
   vkCmdDispatch(cmd_, groups[0], groups[1], groups[2]);
   stamp();
   if (timing_) labels_.push_back(label.empty() ? spec.source : std::move(label));
-  ++n_commands_;
+  recorded();
 }
 
 void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
@@ -216,7 +264,7 @@ void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, u
   vkCmdCopyBuffer(cmd_, src.handle(), dst.handle(), 1, &region);
   stamp();
   if (timing_) labels_.push_back(cat("copy ", src.name(), " -> ", dst.name()));
-  ++n_commands_;
+  recorded();
 }
 
 void Recorder::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value) {
@@ -228,7 +276,7 @@ void Recorder::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t 
   vkCmdFillBuffer(cmd_, dst.handle(), offset, size, value);
   stamp();
   if (timing_) labels_.push_back(cat("fill ", dst.name()));
-  ++n_commands_;
+  recorded();
 }
 
 void Recorder::update(const Buffer& dst, uint64_t offset, std::span<const std::byte> bytes) {
@@ -242,7 +290,7 @@ void Recorder::update(const Buffer& dst, uint64_t offset, std::span<const std::b
   vkCmdUpdateBuffer(cmd_, dst.handle(), offset, bytes.size(), bytes.data());
   stamp();
   if (timing_) labels_.push_back(cat("update ", dst.name()));
-  ++n_commands_;
+  recorded();
 }
 
 void Recorder::submit() {
@@ -259,13 +307,16 @@ void Recorder::submit() {
   }
   device_.check();
   check_vk(vkResetFences(dev, 1, &fence_), "vkResetFences");
+  // The chunks flush() has not sent; all of them again when submit() repeats a recording.
+  const size_t first = n_sent_ > current_ ? 0 : n_sent_;
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd_;
+  si.commandBufferCount = uint32_t(current_ + 1 - first);
+  si.pCommandBuffers = cmds_.data() + first;
   check_vk(vkQueueSubmit(device_.queue(), 1, &si, fence_), "vkQueueSubmit");
   in_flight_ = true;
   check_vk(vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   in_flight_ = false;
+  n_sent_ = current_ + 1;
   device_.check();
 
   timings_.clear();
