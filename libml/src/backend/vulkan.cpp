@@ -1,7 +1,9 @@
 // The Vulkan backend: tensors, transfers and submission. Weights keep their GGUF bytes (the
 // matmul kernels decode them), activations are F32, the KV cache F16 or F32. Ops only record
-// into rec_; a submit happens when the host must see or change memory (read, upload, sync,
-// reset_transient, free), so a forward pass is one command buffer.
+// into rec_, which submits chunks of a pass as it goes (Recorder::flush); the host waits only
+// when it must see or change memory (read, sync, a large upload, reset_transient, free). A
+// decode step thus creates no Vulkan objects, uploads its inputs inside the command buffer
+// and reads back its token in the same submit.
 #include "backend/vulkan.h"
 
 #include <algorithm>

@@ -1,7 +1,9 @@
 #pragma once
-// The Vulkan backend (see backend/vulkan.cpp for memory and submission, vulkan_ops.cpp for
-// the op dispatches). Every tensor is one device buffer; ops are recorded into one command
-// buffer that is submitted when the host needs a result (read, sync, upload, reset).
+// The Vulkan backend (see backend/vulkan.cpp for memory and submission, vulkan_ops.cpp and
+// vulkan_attention.cpp for the op dispatches). Every tensor is one device buffer; a forward
+// pass's transients reuse the previous pass's buffers of the same size. Ops are recorded into
+// one recording that is submitted in chunks while it grows and waited for when the host needs
+// a result (read, sync, a large upload, reset).
 #include <map>
 #include <memory>
 #include <vector>

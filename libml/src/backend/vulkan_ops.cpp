@@ -1,50 +1,15 @@
 // The Vulkan backend's ops: each records one kernel named after the op (shaders/<op>.comp)
 // whose CPU reference is the ml::ops function of the same name; matmul goes through the
 // sliced kernels of ops/matmul.cpp. Shapes are checked here, before anything is recorded.
+#include "backend/vulkan_ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <ostream>
 
-#include "backend/vulkan.h"
-
 namespace ml {
+using namespace vkops;
 namespace {
-
-constexpr uint32_t kWg = 64;  // every kernel here: 64 invocations (always within the limits)
-
-// A tensor's shape in an error message, formatted only when the message is built.
-struct Shape {
-  const Tensor& t;
-};
-std::ostream& operator<<(std::ostream& out, Shape s) {
-  return out << shape_string(s.t);
-}
-
-// The message is built only on failure: shapes are checked on every op of every token.
-template <typename... Args>
-void need(bool ok, std::string_view op, const Args&... what) {
-  if (!ok) fail("vulkan backend: ", op, ": ", what...);
-}
-
-uint32_t u32(int64_t v, std::string_view op) {
-  need(v >= 0 && v <= int64_t(UINT32_MAX), op, v, " does not fit the kernels' 32-bit indices");
-  return uint32_t(v);
-}
-
-vk::KernelSpec spec(std::string source, uint32_t n_buffers, uint32_t push_bytes,
-                    std::vector<std::pair<std::string, std::string>> defines = {},
-                    uint32_t wg = kWg) {
-  defines.push_back({"WG", std::to_string(wg) + "u"});
-  return {std::move(source), std::move(defines), n_buffers, push_bytes, wg, 0};
-}
-
-// The whole buffer as one binding; a binding cannot exceed maxStorageBufferRange.
-vk::Binding bind(const vk::Device& device, const vk::Buffer& b, bool write = false) {
-  if (b.size() > device.limits().max_storage_buffer_range)
-    fail("vulkan backend: tensor ", b.name(), " of ", b.size(),
-         " bytes exceeds maxStorageBufferRange = ", device.limits().max_storage_buffer_range);
-  return {&b, 0, VK_WHOLE_SIZE, write};
-}
 
 // quant.glsl's defines for a table type (as ops/matmul.cpp's variants: float types decode
 // 8 values as one "block").
@@ -61,11 +26,6 @@ std::vector<std::pair<std::string, std::string>> type_defines(gguf::Type type, b
           {"QK", std::to_string(qk) + "u"},
           {"BLOCK_BYTES", std::to_string(bytes) + "u"},
           {"ELEMENTWISE", elementwise ? "1" : "0"}};
-}
-
-template <typename Push>
-std::span<const std::byte> bytes_of(const Push& p) {
-  return std::as_bytes(std::span<const Push>(&p, 1));
 }
 
 }  // namespace
@@ -270,72 +230,6 @@ void VulkanBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0)
   elementwise(spec("kv_store.comp", 2, sizeof(Push), {{"F16", f16 ? "1" : "0"}}),
               {bind(*device_, f32(k, "kv_store")), bind(*device_, buffer(cache), true)},
               bytes_of(p), uint64_t(T * (f16 ? width / 2 : width)), "kv_store");
-}
-
-Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                const Tensor& k_cache, const Tensor& v_cache, const Tensor* sinks,
-                                const ops::AttentionParams& ap) {
-  const int64_t head_dim = q.ne[0], n_head = q.ne[1], T = q.ne[2], n_head_kv = k.ne[1];
-  need(k.ne[0] == head_dim && k.ne[2] == T && v.ne == k.ne && n_head_kv > 0 &&
-           n_head % n_head_kv == 0 && k_cache.ne[0] == head_dim * n_head_kv &&
-           v_cache.ne == k_cache.ne && k_cache.type == v_cache.type &&
-           (k_cache.type == gguf::Type::F16 || k_cache.type == gguf::Type::F32),
-       "attention", "q ", Shape{q}, " k ", Shape{k}, " cache ", Shape{k_cache});
-  need(head_dim <= 256 && head_dim % 8 == 0, "attention", "head_dim ", head_dim,
-       ": the kernel takes multiples of 8 up to 256");
-  need(ap.pos0 >= 0 && ap.n_swa >= 0, "attention", "negative pos0 or window");
-  if (sinks) need(sinks->n_elements() == n_head, "attention", "one sink per head");
-  Tensor y = scratch(gguf::Type::F32, {head_dim * n_head, T, 1, 1});
-  // Flash-decoding: when the batch's token·heads are too few workgroups to fill the GPU,
-  // each one's keys are split over several (at least kWg keys each) and combined after.
-  const uint64_t items = uint64_t(T * n_head);
-  const int64_t span = ap.pos0 + T,
-                n_keys = ap.n_swa > 0 ? std::min<int64_t>(span, ap.n_swa) : span;
-  const uint64_t steps = (uint64_t(n_keys) + kWg - 1) / kWg;
-  const uint64_t wanted = std::clamp<uint64_t>(256 / items, 1, 64);
-  const uint64_t chunk = (steps + std::min(wanted, steps) - 1) / std::min(wanted, steps) * kWg;
-  const uint64_t n_split = (uint64_t(n_keys) + chunk - 1) / chunk;
-  struct Push {
-    uint32_t head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
-    float scale, softcap;
-    uint32_t chunk, n_split;
-  } p{u32(head_dim, "attention"),
-      u32(n_head, "attention"),
-      u32(n_head_kv, "attention"),
-      u32(T, "attention"),
-      uint32_t(ap.pos0),
-      uint32_t(ap.n_swa),
-      u32(k_cache.ne[1], "attention"),
-      sinks ? 1u : 0u,
-      ap.scale,
-      ap.softcap,
-      u32(chunk, "attention"),
-      uint32_t(n_split)};
-  const vk::Buffer& qb = f32(q, "attention");
-  const bool f16 = k_cache.type == gguf::Type::F16;
-  const bool split = n_split > 1;
-  Tensor part =
-      split ? scratch(gguf::Type::F32, {(head_dim + 2) * int64_t(n_split), T * n_head, 1, 1}) : y;
-  rec_->dispatch(
-      device_->kernel(spec("attention.comp", 7, sizeof(Push),
-                           {{"CACHE_F16", f16 ? "1" : "0"},
-                            {"HEAD_DIM", std::to_string(head_dim) + "u"},
-                            {"SPLIT", split ? "1" : "0"}})),
-      {bind(*device_, qb), bind(*device_, f32(k, "attention")), bind(*device_, f32(v, "attention")),
-       bind(*device_, buffer(k_cache)), bind(*device_, buffer(v_cache)),
-       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(part), true)},
-      p, vk::fold_groups(*device_, items, n_split), "attention");
-  if (split) {
-    struct CombinePush {
-      uint32_t head_dim, n_head, n_items, n_split, has_sinks;
-    } c{p.head_dim, p.n_head, uint32_t(items), p.n_split, p.has_sinks};
-    rec_->dispatch(
-        device_->kernel(spec("attention_combine.comp", 3, sizeof(CombinePush))),
-        {bind(*device_, buffer(part)), bind(*device_, sinks ? f32(*sinks, "attention") : qb),
-         bind(*device_, buffer(y), true)},
-        c, vk::fold_groups(*device_, items), "attention_combine");
-  }
-  return y;
 }
 
 Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* source, bool oai,
