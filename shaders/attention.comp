@@ -1,95 +1,159 @@
 #version 460
-// Grouped-query attention, one workgroup per (token, query head): softmax(scale q.k [softcap]
-// [+ sink]) . v over keys [first, p_q] (causal, sliding window n_swa), keys before pos0 from
-// the cache (row p % n_cells, F16 with CACHE_F16) and the rest from the batch's k/v. The CPU
-// reference is ml::ops::attention. Keys go in chunks of WG with an online softmax (running
-// max m and sum l, rescaling the accumulator), so any context length fits; a sink starts the
-// sum at exp(sink - m) (ggml_soft_max_add_sinks: a logit without a value).
+// Grouped-query attention: softmax(scale q.k [softcap] [+ sink]) . v over keys [first, p_q]
+// (causal, sliding window n_swa), keys before pos0 from the cache (row p % n_cells, F16 with
+// CACHE_F16) and the rest from the batch's k/v. The CPU reference is ml::ops::attention.
+// One workgroup per (token·head, split): a split takes `chunk` keys of its token's range
+// (flash-decoding: one decode token's head is many workgroups, not one scanning the whole
+// context). Keys go in steps of WG, one invocation per key, with an online softmax (running
+// max m and sum l, rescaling the accumulator). Why it is fast: HEAD_DIM is a compile-time
+// constant, so a key row is read as unrolled 16-byte loads all in flight at once, and the
+// value rows in four-key steps; a dependent chain of 4-byte loads was 80 us per layer.
+// SPLIT = 0 writes o (the sink folded in); SPLIT = 1 writes (acc, m, l) per split for
+// attention_combine.comp.
+#extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer Q { float q[]; };
-layout(binding = 1) readonly buffer KN { float k_new[]; };
-layout(binding = 2) readonly buffer VN { float v_new[]; };
+layout(binding = 1) readonly buffer KN { vec4 k_new[]; };
+layout(binding = 2) readonly buffer VN { vec2 v_new[]; };
 #if CACHE_F16
-layout(binding = 3) readonly buffer KC { uint k_cache[]; };
-layout(binding = 4) readonly buffer VC { uint v_cache[]; };
-float kc(uint i) { return unpackHalf2x16(k_cache[i >> 1])[i & 1u]; }
-float vc(uint i) { return unpackHalf2x16(v_cache[i >> 1])[i & 1u]; }
+layout(binding = 3) readonly buffer KC { uvec4 k_cache[]; };  // 8 halves
+layout(binding = 4) readonly buffer VC { uint v_cache[]; };   // 2 halves
 #else
-layout(binding = 3) readonly buffer KC { float k_cache[]; };
-layout(binding = 4) readonly buffer VC { float v_cache[]; };
-float kc(uint i) { return k_cache[i]; }
-float vc(uint i) { return v_cache[i]; }
+layout(binding = 3) readonly buffer KC { vec4 k_cache[]; };
+layout(binding = 4) readonly buffer VC { vec2 v_cache[]; };
 #endif
 layout(binding = 5) readonly buffer S { float sinks[]; };
 layout(binding = 6) writeonly buffer O { float o[]; };
 layout(push_constant) uniform Push {
   uint head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
   float scale, softcap;
+  uint chunk, n_split;
 } p;
 
-const uint kMaxDims = 256u;  // head_dim limit, checked on the host
-shared float sq[kMaxDims];
+const uint D = HEAD_DIM;
+const uint kPairs = (D / 2u + WG - 1u) / WG;  // value pairs per invocation
+shared vec4 sq[D / 4u];
 shared float pw[WG];
+
+// q . k for a key row starting at element kb of the cache or of k_new.
+float dot_cached(uint kb) {
+  float s = 0.0;
+#if CACHE_F16
+  [[unroll]] for (uint i = 0u; i < D / 8u; ++i) {
+    const uvec4 w = k_cache[kb / 8u + i];
+    s += dot(vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y)), sq[2u * i]) +
+         dot(vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w)), sq[2u * i + 1u]);
+  }
+#else
+  [[unroll]] for (uint i = 0u; i < D / 4u; ++i) s += dot(k_cache[kb / 4u + i], sq[i]);
+#endif
+  return s;
+}
+
+float dot_new(uint kb) {
+  float s = 0.0;
+  [[unroll]] for (uint i = 0u; i < D / 4u; ++i) s += dot(k_new[kb / 4u + i], sq[i]);
+  return s;
+}
+
+// Value pair j (dims 2j, 2j+1) of a row starting at element vb.
+vec2 v_cached(uint vb, uint j) {
+#if CACHE_F16
+  return unpackHalf2x16(v_cache[vb / 2u + j]);
+#else
+  return v_cache[vb / 2u + j];
+#endif
+}
 
 void main() {
   const uint item = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  const uint split = gl_WorkGroupID.z;
   if (item >= p.n_tokens * p.n_head) return;  // uniform over the workgroup
-  const uint tid = gl_LocalInvocationID.x, D = p.head_dim;
+  const uint tid = gl_LocalInvocationID.x;
   const uint t = item / p.n_head, h = item % p.n_head, hk = h / (p.n_head / p.n_head_kv);
   const uint kv_width = p.n_head_kv * D;
   const int p_q = int(p.pos0 + t);
   const int first = p.n_swa > 0u ? max(0, p_q - int(p.n_swa) + 1) : 0;
-  for (uint d = tid; d < D; d += WG) sq[d] = q[item * D + d];
+  const int k_begin = first + int(split * p.chunk);
+  const int k_end = min(p_q + 1, k_begin + int(p.chunk));  // exclusive
+  for (uint d = tid; d < D / 4u; d += WG)
+    sq[d] = vec4(q[item * D + 4u * d], q[item * D + 4u * d + 1u], q[item * D + 4u * d + 2u],
+                 q[item * D + 4u * d + 3u]);
   barrier();
 
-  float m = p.has_sinks != 0u ? sinks[h] : uintBitsToFloat(0xFF800000u);  // -inf
-  float l = p.has_sinks != 0u ? 1.0 : 0.0;
-  float acc[kMaxDims / WG];
-  for (uint r = 0u; r < kMaxDims / WG; ++r) acc[r] = 0.0;
+  const bool sink = SPLIT == 0 && p.has_sinks != 0u;
+  float m = sink ? sinks[h] : uintBitsToFloat(0xFF800000u);  // -inf
+  float l = sink ? 1.0 : 0.0;
+  vec2 acc[kPairs];
+  [[unroll]] for (uint r = 0u; r < kPairs; ++r) acc[r] = vec2(0.0);
 
-  for (int c0 = first; c0 <= p_q; c0 += int(WG)) {
+  for (int c0 = k_begin; c0 < k_end; c0 += int(WG)) {
     const int key = c0 + int(tid);
     float s = uintBitsToFloat(0xFF800000u);
-    if (key <= p_q) {
-      float dot = 0.0;
-      if (key < int(p.pos0)) {
-        const uint kb = (uint(key) % p.n_cells) * kv_width + hk * D;
-        for (uint d = 0u; d < D; ++d) dot += sq[d] * kc(kb + d);
-      } else {
-        const uint kb = uint(key - int(p.pos0)) * kv_width + hk * D;
-        for (uint d = 0u; d < D; ++d) dot += sq[d] * k_new[kb + d];
-      }
-      s = dot * p.scale;
+    if (key < k_end) {
+      s = key < int(p.pos0) ? dot_cached((uint(key) % p.n_cells) * kv_width + hk * D)
+                            : dot_new(uint(key - int(p.pos0)) * kv_width + hk * D);
+      s *= p.scale;
       if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
     }
     pw[tid] = s;
     barrier();
-    const int n = min(int(WG), p_q - c0 + 1);
+    const int n = min(int(WG), k_end - c0);
     float m_new = m;
     for (int j = 0; j < n; ++j) m_new = max(m_new, pw[j]);
     barrier();
-    pw[tid] = key <= p_q ? exp(s - m_new) : 0.0;
+    pw[tid] = key < k_end ? exp(s - m_new) : 0.0;
     barrier();
     const float f = exp(m - m_new);  // 0 while m is -inf
     l *= f;
-    for (uint r = 0u; r < kMaxDims / WG; ++r) acc[r] *= f;
-    for (int j = 0; j < n; ++j) {
-      const float w = pw[j];
-      l += w;
-      const int kj = c0 + j;
-      const bool cached = kj < int(p.pos0);
-      const uint vb = cached ? (uint(kj) % p.n_cells) * kv_width + hk * D
-                             : uint(kj - int(p.pos0)) * kv_width + hk * D;
-      for (uint r = 0u; r < kMaxDims / WG; ++r) {
-        const uint d = tid + r * WG;
-        if (d < D) acc[r] += w * (cached ? vc(vb + d) : v_new[vb + d]);
+    [[unroll]] for (uint r = 0u; r < kPairs; ++r) acc[r] *= f;
+    // Rows of eight keys at a time: their loads are independent and go out together.
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      vec2 v[8][kPairs];
+      float w[8];
+      [[unroll]] for (int u = 0; u < 8; ++u) {
+        const bool live = j0 + u < n;
+        const int kj = c0 + min(j0 + u, n - 1);  // a real row even past the end
+        w[u] = live ? pw[j0 + u] : 0.0;
+        const bool cached = kj < int(p.pos0);
+        const uint vb = cached ? (uint(kj) % p.n_cells) * kv_width + hk * D
+                               : uint(kj - int(p.pos0)) * kv_width + hk * D;
+        [[unroll]] for (uint r = 0u; r < kPairs; ++r) {
+          const uint j = tid + r * WG;
+          v[u][r] = !live || j >= D / 2u ? vec2(0.0)
+                    : cached             ? v_cached(vb, j)
+                                         : v_new[vb / 2u + j];
+        }
+      }
+      [[unroll]] for (int u = 0; u < 8; ++u) {
+        l += w[u];
+        [[unroll]] for (uint r = 0u; r < kPairs; ++r) acc[r] += w[u] * v[u][r];
       }
     }
     m = m_new;
     barrier();
   }
-  for (uint r = 0u; r < kMaxDims / WG; ++r) {
-    const uint d = tid + r * WG;
-    if (d < D) o[item * D + d] = acc[r] / l;
+#if SPLIT
+  // (acc[D], m, l) of this split; the combine pass rescales the splits to a common max.
+  const uint base = (item * p.n_split + split) * (D + 2u);
+  [[unroll]] for (uint r = 0u; r < kPairs; ++r) {
+    const uint j = tid + r * WG;
+    if (j < D / 2u) {
+      o[base + 2u * j] = acc[r].x;
+      o[base + 2u * j + 1u] = acc[r].y;
+    }
   }
+  if (tid == 0u) {
+    o[base + D] = m;
+    o[base + D + 1u] = l;
+  }
+#else
+  [[unroll]] for (uint r = 0u; r < kPairs; ++r) {
+    const uint j = tid + r * WG;
+    if (j < D / 2u) {
+      o[item * D + 2u * j] = acc[r].x / l;
+      o[item * D + 2u * j + 1u] = acc[r].y / l;
+    }
+  }
+#endif
 }

@@ -1,7 +1,8 @@
 #version 460
 // RMSNorm of one row per workgroup: y = x / sqrt(mean(x^2) + eps) * w (ggml_rms_norm and the
-// weight multiply of llama.cpp's build_norm). WG invocations sum strided squares, then a
-// shared-memory tree reduction.
+// weight multiply of llama.cpp's build_norm). WG invocations sum strided squares, four loads
+// in flight per step (a row of 4096 is otherwise a chain of dependent memory latencies),
+// then a shared-memory tree reduction.
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer W { float w[]; };
@@ -14,15 +15,34 @@ void main() {
   const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
   if (row >= p.n_rows) return;  // uniform over the workgroup
   const uint tid = gl_LocalInvocationID.x, base = row * p.n;
-  float s = 0.0;
-  for (uint i = tid; i < p.n; i += WG) s += x[base + i] * x[base + i];
-  partial[tid] = s;
+  float s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  uint i = tid;
+  for (; i + 3u * WG < p.n; i += 4u * WG) {
+    const float a = x[base + i], b = x[base + i + WG], c = x[base + i + 2u * WG],
+                d = x[base + i + 3u * WG];
+    s0 += a * a;
+    s1 += b * b;
+    s2 += c * c;
+    s3 += d * d;
+  }
+  for (; i < p.n; i += WG) s0 += x[base + i] * x[base + i];
+  partial[tid] = (s0 + s1) + (s2 + s3);
   barrier();
   for (uint h = WG / 2u; h > 0u; h >>= 1) {
     if (tid < h) partial[tid] += partial[tid + h];
     barrier();
   }
   const float scale = 1.0 / sqrt(partial[0] / float(p.n) + p.eps);
-  for (uint i = tid; i < p.n; i += WG)
+  i = tid;
+  for (; i + 3u * WG < p.n; i += 4u * WG) {
+    const vec4 v = vec4(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]);
+    const vec4 g = p.has_w != 0u ? vec4(w[i], w[i + WG], w[i + 2u * WG], w[i + 3u * WG]) : vec4(1.0);
+    const vec4 r = v * scale * g;
+    y[base + i] = r.x;
+    y[base + i + WG] = r.y;
+    y[base + i + 2u * WG] = r.z;
+    y[base + i + 3u * WG] = r.w;
+  }
+  for (; i < p.n; i += WG)
     y[base + i] = p.has_w != 0u ? x[base + i] * scale * w[i] : x[base + i] * scale;
 }

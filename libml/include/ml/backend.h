@@ -113,6 +113,17 @@ class Backend {
   // The k largest of each row of x [V, T], descending: ids I32 [k, T] (sampler candidates).
   virtual Tensor top_k(const Tensor& x, int k) = 0;
 
+  // --- profiling (bench_generate --profile) ---
+  // GPU time per op label, summed over the work submitted while profiling was on, since the
+  // last take; a backend without timers returns none.
+  struct OpTime {
+    std::string label;
+    double ms = 0;
+    int64_t count = 0;
+  };
+  virtual void set_profiling(bool on) { (void)on; }
+  virtual std::vector<OpTime> take_op_times() { return {}; }
+
   // --- naming intermediates ---
   void set_observer(Observer observer) { observer_ = std::move(observer); }
   void observe(const Tensor& t, std::string_view name, int il) const {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -227,7 +228,8 @@ class Device {
   bool disk_cache_ = true;
   std::mutex messages_mutex_;
   std::vector<std::string> messages_;
-  std::map<std::string, std::unique_ptr<Kernel>> kernels_;
+  // By a hash of the spec; a bucket holds the specs that share one.
+  std::unordered_map<uint64_t, std::vector<std::unique_ptr<Kernel>>> kernels_;
   std::vector<Block> blocks_;
   uint64_t allocated_bytes_ = 0;
   bool glslang_ready_ = false;
@@ -264,9 +266,21 @@ class Recorder {
   void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
             uint64_t size);
   void fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value);
+  // Host bytes written into dst by the command buffer itself (vkCmdUpdateBuffer): small
+  // inputs (token ids, positions) need no staging copy and no submit of their own.
+  static constexpr uint64_t kMaxUpdateBytes = 65536;
+  void update(const Buffer& dst, uint64_t offset, std::span<const std::byte> bytes);
   void barrier();  // a full compute/transfer barrier, whether or not one is needed
   // Ends, submits and waits (may be called again to run the same commands again).
   void submit();
+  // Drops the recorded commands (after submit) and starts recording anew in the same command
+  // buffers, with timestamps when `timing`.
+  void restart(bool timing = false);
+  // Submits what is recorded so far without waiting and goes on in a new command buffer, so
+  // the GPU works while the host records; submit() sends the rest and waits for all of it.
+  void flush();
+  // flush() after every n commands (the first after at most 16); 0: only explicit flushes.
+  void set_flush_every(uint32_t n) { flush_every_ = n; }
   size_t n_dispatches() const { return n_commands_; }
   size_t n_barriers() const { return n_barriers_; }
 
@@ -282,15 +296,23 @@ class Recorder {
     VkBuffer buffer;
     bool write;
   };
+  void begin(bool timing);
+  void next_command_buffer();
+  void recorded();  // counts a command, flushes on schedule
   void track(std::span<const Access> accesses);
   void stamp();
   VkDescriptorSet descriptor_set(const Kernel& kernel);
 
   Device& device_;
+  std::vector<VkCommandBuffer> cmds_;  // chunks of one recording, cmds_[current_] recording
+  size_t current_ = 0, n_sent_ = 0;    // n_sent_: chunks flush() has submitted
+  uint32_t flush_every_ = 0, since_flush_ = 0;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   std::vector<VkDescriptorPool> pools_;
+  size_t next_pool_ = 0;  // pools_[next_pool_ - 1] hands out sets
   uint32_t sets_left_ = 0;
+  bool timing_ = false;
   bool recording_ = true;
   bool in_flight_ = false;
   std::vector<VkBuffer> read_, written_;  // since the last barrier

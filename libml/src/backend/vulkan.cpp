@@ -1,29 +1,51 @@
 // The Vulkan backend: tensors, transfers and submission. Weights keep their GGUF bytes (the
 // matmul kernels decode them), activations are F32, the KV cache F16 or F32. Ops only record
-// into rec_; a submit happens when the host must see or change memory (read, upload, sync,
-// reset_transient, free), so a forward pass is one command buffer.
+// into rec_, which submits chunks of a pass as it goes (Recorder::flush); the host waits only
+// when it must see or change memory (read, sync, a large upload, reset_transient, free). A
+// decode step thus creates no Vulkan objects, uploads its inputs inside the command buffer
+// and reads back its token in the same submit.
 #include "backend/vulkan.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <utility>
 
 namespace ml {
 namespace {
 
+// Tensor ids: persistent tensors index persistent_; a transient id is kTransientBit, the
+// forward pass's generation (so a handle kept past reset_transient() is caught, not aliased)
+// and its index in transient_.
 constexpr uint32_t kTransientBit = 0x80000000u;
+constexpr uint32_t kIndexBits = 20;
+constexpr uint32_t kIndexMask = (1u << kIndexBits) - 1;
+constexpr uint32_t kGenerationMask = (kTransientBit >> kIndexBits) - 1;
+
+// Host-visible memory that small reads (an argmax, one row of logits) are copied into by
+// the forward pass's own command buffer.
+constexpr uint64_t kReadbackBytes = 4ull << 20;
+
+// Commands per submitted chunk of a forward pass (Recorder::flush): the GPU runs the first
+// chunks while the host records the rest; each chunk costs one vkQueueSubmit.
+constexpr uint32_t kFlushEvery = 64;
 
 }  // namespace
 
 VulkanBackend::VulkanBackend(const vk::DeviceOptions& options)
     : device_(std::make_unique<vk::Device>(options)),
       ring_(std::make_unique<vk::StagingRing>(*device_, 16ull << 20)),
-      rec_(std::make_unique<vk::Recorder>(*device_)) {}
+      rec_(std::make_unique<vk::Recorder>(*device_)) {
+  rec_->set_flush_every(kFlushEvery);
+}
 
 VulkanBackend::~VulkanBackend() {
   // Buffers and the recorder go before the device that owns their memory.
   rec_.reset();
   transient_.clear();
+  spare_.clear();
   persistent_.clear();
+  readback_.reset();
   ring_.reset();
   // ~Device throws on validation messages, but this destructor is noexcept (Backend's):
   // sync() already turned every message up to the last submit into an ml::Error; any from
@@ -49,11 +71,27 @@ Tensor VulkanBackend::make(gguf::Type type, std::array<int64_t, 4> ne, bool tran
   t.ne = ne;
   // Kernels read whole 4-byte words (and the matmul kernels 16-byte rows): pad to 16.
   const uint64_t bytes = (tensor_bytes(t) + 15) / 16 * 16;
-  auto buffer = std::make_unique<vk::Buffer>(*device_, bytes, vk::Memory::device, std::move(name));
-  auto& pool = transient ? transient_ : persistent_;
-  if (pool.size() >= kTransientBit) fail("vulkan backend: too many tensors");
-  t.id = uint32_t(pool.size()) | (transient ? kTransientBit : 0u);
-  pool.push_back(std::move(buffer));
+  if (!transient) {
+    if (persistent_.size() >= kTransientBit) fail("vulkan backend: too many tensors");
+    t.id = uint32_t(persistent_.size());
+    persistent_.push_back(
+        std::make_unique<vk::Buffer>(*device_, bytes, vk::Memory::device, std::move(name)));
+    return t;
+  }
+  // A forward pass asks for the same sizes in the same order as the one before it (every
+  // decode step does): hand out the earlier pass's buffer of that size instead of creating
+  // one, so a decode step makes no vkCreateBuffer or vkAllocateMemory call.
+  if (transient_.size() > kIndexMask)
+    fail("vulkan backend: more than ", kIndexMask + 1, " transient tensors in one pass");
+  t.id =
+      kTransientBit | (generation_ & kGenerationMask) << kIndexBits | uint32_t(transient_.size());
+  if (auto it = spare_.find(bytes); it != spare_.end()) {
+    transient_.push_back(std::move(it->second));
+    spare_.erase(it);
+  } else {
+    transient_.push_back(
+        std::make_unique<vk::Buffer>(*device_, bytes, vk::Memory::device, std::move(name)));
+  }
   return t;
 }
 
@@ -73,17 +111,32 @@ void VulkanBackend::free(Tensor t) {
 
 void VulkanBackend::reset_transient() {
   sync();
+  // Spares the last pass did not take are not needed by passes of its shape; this pass's
+  // buffers become the next one's spares.
+  spare_.clear();
+  for (auto& b : transient_) {
+    const uint64_t size = b->size();
+    spare_.emplace(size, std::move(b));
+  }
   transient_.clear();
+  ++generation_;
 }
 
 const vk::Buffer& VulkanBackend::buffer(const Tensor& t) const {
   if (!t) fail("vulkan backend: use of an empty tensor handle");
-  const uint32_t index = t.id & ~kTransientBit;
-  const auto& pool = (t.id & kTransientBit) ? transient_ : persistent_;
-  if (index >= pool.size() || !pool[index]) fail("vulkan backend: unknown tensor id ", t.id);
-  if (pool[index]->size() < tensor_bytes(t))
+  const vk::Buffer* b = nullptr;
+  if (t.id & kTransientBit) {
+    const uint32_t index = t.id & kIndexMask;
+    if (((t.id & ~kTransientBit) >> kIndexBits) != (generation_ & kGenerationMask))
+      fail("vulkan backend: transient tensor ", t.id, " is from an earlier forward pass");
+    if (index < transient_.size()) b = transient_[index].get();
+  } else if (t.id < persistent_.size()) {
+    b = persistent_[t.id].get();
+  }
+  if (!b) fail("vulkan backend: unknown tensor id ", t.id);
+  if (b->size() < tensor_bytes(t))
     fail("vulkan backend: tensor ", t.id, " ", shape_string(t), " is larger than its buffer");
-  return *pool[index];
+  return *b;
 }
 
 const vk::Buffer& VulkanBackend::f32(const Tensor& t, const char* op) const {
@@ -101,8 +154,26 @@ const vk::Buffer& VulkanBackend::i32(const Tensor& t, const char* op) const {
 void VulkanBackend::sync() {
   if (rec_->n_dispatches() == 0) return;
   rec_->submit();
-  rec_ = std::make_unique<vk::Recorder>(*device_);
+  for (const auto& t : rec_->timings()) {
+    auto it = std::find_if(op_times_.begin(), op_times_.end(),
+                           [&](const OpTime& o) { return o.label == t.label; });
+    if (it == op_times_.end()) it = op_times_.insert(op_times_.end(), {t.label, 0, 0});
+    it->ms += t.ms;
+    ++it->count;
+  }
+  rec_->restart(profiling_);
   device_->check();
+}
+
+void VulkanBackend::set_profiling(bool on) {
+  if (on == profiling_) return;
+  sync();
+  profiling_ = on;
+  rec_->restart(profiling_);
+}
+
+std::vector<Backend::OpTime> VulkanBackend::take_op_times() {
+  return std::exchange(op_times_, {});
 }
 
 void VulkanBackend::upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) {
@@ -112,7 +183,13 @@ void VulkanBackend::upload(const Tensor& t, std::span<const std::byte> bytes, ui
     fail("vulkan backend: upload of ", bytes.size(), " bytes at offset ", offset,
          " does not fit tensor ", b.name(), " of ", size);
   if (bytes.empty()) return;
-  sync();  // commands recorded before this upload run before it
+  // Small uploads (a forward pass's token ids, positions, rows) go into the command buffer
+  // in order with the ops; large ones stream through the staging ring after what is recorded.
+  if (bytes.size() <= vk::Recorder::kMaxUpdateBytes && bytes.size() % 4 == 0 && offset % 4 == 0) {
+    rec_->update(b, offset, bytes);
+    return;
+  }
+  sync();
   ring_->upload(b, offset, bytes);
 }
 
@@ -120,8 +197,19 @@ void VulkanBackend::read(const Tensor& t, std::span<std::byte> out) {
   const vk::Buffer& b = buffer(t);
   if (out.size() != tensor_bytes(t))
     fail("vulkan backend: read of ", out.size(), " bytes from a tensor of ", tensor_bytes(t));
+  if (out.empty()) return sync();
+  if (out.size() > kReadbackBytes) {
+    sync();
+    ring_->download(b, 0, out);
+    return;
+  }
+  // The copy rides in the same submit as the work that produces t: one submit per token.
+  if (!readback_)
+    readback_ =
+        std::make_unique<vk::Buffer>(*device_, kReadbackBytes, vk::Memory::readback, "readback");
+  rec_->copy(b, 0, *readback_, 0, out.size());
   sync();
-  ring_->download(b, 0, out);
+  std::memcpy(out.data(), readback_->mapped(), out.size());
 }
 
 std::unique_ptr<Backend> make_vulkan_backend(const vk::DeviceOptions& options) {

@@ -1,7 +1,10 @@
 #pragma once
-// The Vulkan backend (see backend/vulkan.cpp for memory and submission, vulkan_ops.cpp for
-// the op dispatches). Every tensor is one device buffer; ops are recorded into one command
-// buffer that is submitted when the host needs a result (read, sync, upload, reset).
+// The Vulkan backend (see backend/vulkan.cpp for memory and submission, vulkan_ops.cpp and
+// vulkan_attention.cpp for the op dispatches). Every tensor is one device buffer; a forward
+// pass's transients reuse the previous pass's buffers of the same size. Ops are recorded into
+// one recording that is submitted in chunks while it grows and waited for when the host needs
+// a result (read, sync, a large upload, reset).
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -47,6 +50,8 @@ class VulkanBackend final : public Backend {
   Tensor moe_combine(const Tensor& y, const Tensor& weights) override;
   Tensor argmax(const Tensor& x) override;
   Tensor top_k(const Tensor& x, int k) override;
+  void set_profiling(bool on) override;
+  std::vector<OpTime> take_op_times() override;
 
   vk::Device& device() { return *device_; }
 
@@ -58,6 +63,8 @@ class VulkanBackend final : public Backend {
   // Records an elementwise kernel over n values: bindings in, one invocation per value.
   void elementwise(const vk::KernelSpec& spec, std::initializer_list<vk::Binding> bindings,
                    std::span<const std::byte> push, uint64_t n, const char* label);
+  void elementwise(const vk::Kernel& kernel, std::initializer_list<vk::Binding> bindings,
+                   std::span<const std::byte> push, uint64_t n, const char* label);
   Tensor gated(const Tensor& gate, const Tensor& up, const char* source, bool oai, float alpha,
                float limit);
   Tensor binary(const Tensor& a, const Tensor& b, bool multiply);
@@ -66,8 +73,14 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<vk::Device> device_;
   std::unique_ptr<vk::StagingRing> ring_;
   std::unique_ptr<vk::Recorder> rec_;
-  // Indexed by Tensor::id (without kTransientBit for transients); null once freed.
+  bool profiling_ = false;
+  std::vector<OpTime> op_times_;  // summed by label while profiling
+  // persistent_ by Tensor::id, null once freed; transient_ this forward pass's, by index;
+  // spare_ the previous pass's transients by size, for this pass to take.
   std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_;
+  std::multimap<uint64_t, std::unique_ptr<vk::Buffer>> spare_;
+  uint32_t generation_ = 0;
+  std::unique_ptr<vk::Buffer> readback_;  // kReadbackBytes, host-visible
 };
 
 }  // namespace ml

@@ -1,38 +1,15 @@
 // The Vulkan backend's ops: each records one kernel named after the op (shaders/<op>.comp)
 // whose CPU reference is the ml::ops function of the same name; matmul goes through the
 // sliced kernels of ops/matmul.cpp. Shapes are checked here, before anything is recorded.
+#include "backend/vulkan_ops.h"
+
 #include <algorithm>
 #include <cmath>
-
-#include "backend/vulkan.h"
+#include <ostream>
 
 namespace ml {
+using namespace vkops;
 namespace {
-
-constexpr uint32_t kWg = 64;  // every kernel here: 64 invocations (always within the limits)
-
-void need(bool ok, std::string_view op, const std::string& what) {
-  if (!ok) fail("vulkan backend: ", op, ": ", what);
-}
-
-uint32_t u32(int64_t v, std::string_view op) {
-  need(v >= 0 && v <= int64_t(UINT32_MAX), op, cat(v, " does not fit the kernels' 32-bit indices"));
-  return uint32_t(v);
-}
-
-vk::KernelSpec spec(std::string source, uint32_t n_buffers, uint32_t push_bytes,
-                    std::vector<std::pair<std::string, std::string>> defines = {}) {
-  defines.push_back({"WG", cat(kWg, "u")});
-  return {std::move(source), std::move(defines), n_buffers, push_bytes, kWg, 0};
-}
-
-// The whole buffer as one binding; a binding cannot exceed maxStorageBufferRange.
-vk::Binding bind(const vk::Device& device, const vk::Buffer& b, bool write = false) {
-  if (b.size() > device.limits().max_storage_buffer_range)
-    fail("vulkan backend: tensor ", b.name(), " of ", b.size(),
-         " bytes exceeds maxStorageBufferRange = ", device.limits().max_storage_buffer_range);
-  return {&b, 0, VK_WHOLE_SIZE, write};
-}
 
 // quant.glsl's defines for a table type (as ops/matmul.cpp's variants: float types decode
 // 8 values as one "block").
@@ -45,22 +22,21 @@ std::vector<std::pair<std::string, std::string>> type_defines(gguf::Type type, b
   const uint32_t qk = is_float ? 8 : t.block_size;
   const uint32_t bytes = is_float ? 8 * uint32_t(t.type_size) : t.type_size;
   elementwise = is_float && k % 8 != 0;
-  return {{cat("TYPE_", gguf::type_name(type)), "1"},
-          {"QK", cat(qk, "u")},
-          {"BLOCK_BYTES", cat(bytes, "u")},
+  return {{std::string("TYPE_") + std::string(gguf::type_name(type)), "1"},
+          {"QK", std::to_string(qk) + "u"},
+          {"BLOCK_BYTES", std::to_string(bytes) + "u"},
           {"ELEMENTWISE", elementwise ? "1" : "0"}};
-}
-
-template <typename Push>
-std::span<const std::byte> bytes_of(const Push& p) {
-  return std::as_bytes(std::span<const Push>(&p, 1));
 }
 
 }  // namespace
 
 void VulkanBackend::elementwise(const vk::KernelSpec& s, std::initializer_list<vk::Binding> b,
                                 std::span<const std::byte> push, uint64_t n, const char* label) {
-  const vk::Kernel& kernel = device_->kernel(s);
+  elementwise(device_->kernel(s), b, push, n, label);
+}
+
+void VulkanBackend::elementwise(const vk::Kernel& kernel, std::initializer_list<vk::Binding> b,
+                                std::span<const std::byte> push, uint64_t n, const char* label) {
   rec_->dispatch(kernel, std::span<const vk::Binding>(b.begin(), b.size()), push,
                  vk::fold_groups(*device_, (n + kWg - 1) / kWg), label);
 }
@@ -70,22 +46,43 @@ Tensor VulkanBackend::get_rows(const Tensor& table, const Tensor& ids) {
   bool per_value = false;
   auto defines = type_defines(table.type, per_value, K);
   const uint64_t rb = gguf::row_bytes(table.type, uint64_t(K));
-  need(rb * uint64_t(R) < (uint64_t(1) << 32), "get_rows", "table exceeds 4 GiB of byte offsets");
   Tensor y = scratch(gguf::Type::F32, {K, n, 1, 1});
   struct Push {
-    uint32_t k, row_bytes, n_ids, n_table_rows;
-  } p{u32(K, "get_rows"), uint32_t(rb), u32(n, "get_rows"), u32(R, "get_rows")};
-  elementwise(spec("get_rows.comp", 3, sizeof(Push), defines),
-              {bind(*device_, buffer(table)), bind(*device_, i32(ids, "get_rows")),
-               bind(*device_, buffer(y), true)},
-              bytes_of(p), uint64_t(per_value ? K * n : K / 8 * n), "get_rows");
+    uint32_t k, row_bytes, n_ids, n_table_rows, row_begin, row_end, base, first;
+  } p{u32(K, "get_rows"), u32(rb, "get_rows"), u32(n, "get_rows"), u32(R, "get_rows"), 0, 0, 0, 1};
+  const vk::Kernel& kernel = device_->kernel(spec("get_rows.comp", 3, sizeof(Push), defines));
+  // A table over maxStorageBufferRange (Gemma 3's 262k-row token_embd) is bound in slices of
+  // whole rows, as ops::matmul does: each binding starts at an offset the device accepts and
+  // `base` reaches the slice's first row.
+  const auto& l = device_->limits();
+  const vk::Buffer& tb = buffer(table);
+  const uint64_t align = std::max<uint64_t>(l.min_storage_buffer_offset_alignment, 4);
+  const uint64_t usable =
+      l.max_storage_buffer_range > align + 3 ? l.max_storage_buffer_range - align - 3 : 0;
+  const uint64_t per_slice = usable / rb;
+  need(per_slice > 0, "get_rows", "a row of ", rb, " bytes exceeds maxStorageBufferRange");
+  const uint64_t items = per_value ? uint64_t(K * n) : uint64_t(K / 8 * n);
+  for (uint64_t r0 = 0; r0 < uint64_t(R); r0 += per_slice) {
+    const uint64_t r1 = std::min<uint64_t>(uint64_t(R), r0 + per_slice);
+    const uint64_t begin = r0 * rb, at = begin / align * align;
+    const uint64_t end = std::min((r1 * rb + 3) / 4 * 4, tb.size());
+    p.row_begin = uint32_t(r0);
+    p.row_end = uint32_t(r1);
+    p.base = uint32_t(begin - at);
+    elementwise(kernel,
+                {{&tb, at, end - at, false},
+                 bind(*device_, i32(ids, "get_rows")),
+                 bind(*device_, buffer(y), true)},
+                bytes_of(p), items, "get_rows");
+    p.first = 0;
+  }
   return y;
 }
 
 Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x) {
   const int64_t K = w.ne[0], N = w.ne[1], T = x.n_rows();
   need(w.ne[2] == 1 && w.ne[3] == 1, "matmul", "w must be 2-D (use matmul_id for experts)");
-  need(x.ne[0] == K, "matmul", cat("w ", shape_string(w), " times x ", shape_string(x)));
+  need(x.ne[0] == K, "matmul", "w ", Shape{w}, " times x ", Shape{x});
   Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), 1};
   ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y));
@@ -95,8 +92,8 @@ Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x) {
 Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) {
   const int64_t K = w.ne[0], N = w.ne[1], E = w.ne[2];
   const int64_t n_used = ids.ne[0], T = ids.ne[1], X = x.ne[1];
-  need(x.ne[0] == K && (X == 1 || X == n_used) && x.ne[2] == T, "matmul_id",
-       cat("w ", shape_string(w), " x ", shape_string(x), " ids ", shape_string(ids)));
+  need(x.ne[0] == K && (X == 1 || X == n_used) && x.ne[2] == T, "matmul_id", "w ", Shape{w}, " x ",
+       Shape{x}, " ids ", Shape{ids});
   Tensor y = scratch(gguf::Type::F32, {N, n_used, T, 1});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), uint64_t(E)};
   ops::matmul_id(*rec_, gw, f32(x, "matmul_id"), X != 1, i32(ids, "matmul_id"), uint64_t(n_used),
@@ -107,7 +104,7 @@ Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& 
 Tensor VulkanBackend::binary(const Tensor& a, const Tensor& b, bool multiply) {
   const char* op = multiply ? "mul" : "add";
   const int64_t nb = b.n_elements();
-  need(nb == a.n_elements() || nb == a.ne[0], op, cat(shape_string(a), " with ", shape_string(b)));
+  need(nb == a.n_elements() || nb == a.ne[0], op, Shape{a}, " with ", Shape{b});
   Tensor y = scratch(gguf::Type::F32, a.ne);
   struct Push {
     uint32_t n, nb;
@@ -128,8 +125,8 @@ Tensor VulkanBackend::mul(const Tensor& a, const Tensor& b) {
 
 Tensor VulkanBackend::add_id(const Tensor& a, const Tensor& b, const Tensor& ids) {
   const int64_t N = a.ne[0], E = b.ne[1];
-  need(b.ne[0] == N && ids.ne[0] == a.ne[1] && ids.ne[1] == a.ne[2], "add_id",
-       cat(shape_string(a), " + ", shape_string(b), " by ", shape_string(ids)));
+  need(b.ne[0] == N && ids.ne[0] == a.ne[1] && ids.ne[1] == a.ne[2], "add_id", Shape{a}, " + ",
+       Shape{b}, " by ", Shape{ids});
   Tensor y = scratch(gguf::Type::F32, a.ne);
   struct Push {
     uint32_t n, N, E;
@@ -154,7 +151,7 @@ Tensor VulkanBackend::scale(const Tensor& a, float s) {
 }
 
 Tensor VulkanBackend::softcap(const Tensor& a, float cap) {
-  need(cap > 0.0f, "softcap", cat("cap ", cap, " must be positive"));
+  need(cap > 0.0f, "softcap", "cap ", cap, " must be positive");
   Tensor y = scratch(gguf::Type::F32, a.ne);
   struct Push {
     uint32_t n;
@@ -168,14 +165,16 @@ Tensor VulkanBackend::softcap(const Tensor& a, float cap) {
 
 Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
   const int64_t n = x.ne[0];
-  if (w) need(w->n_elements() == n, "rmsnorm", cat(shape_string(x), " by ", shape_string(*w)));
+  if (w) need(w->n_elements() == n, "rmsnorm", Shape{x}, " by ", Shape{*w});
   Tensor y = scratch(gguf::Type::F32, x.ne);
   struct Push {
     uint32_t n, n_rows, has_w;
     float eps;
   } p{u32(n, "rmsnorm"), u32(x.n_rows(), "rmsnorm"), w ? 1u : 0u, eps};
   const vk::Buffer& xb = f32(x, "rmsnorm");
-  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", 3, sizeof(Push))),
+  // A whole row per workgroup: the widest workgroup keeps a 4096-wide row to a few steps.
+  const uint32_t wg = device_->workgroup_size(256);
+  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", 3, sizeof(Push), {}, wg)),
                  {bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
                   bind(*device_, buffer(y), true)},
                  p, vk::fold_groups(*device_, p.n_rows), "rmsnorm");
@@ -187,7 +186,7 @@ Tensor VulkanBackend::rope(const Tensor& x, const Tensor& pos, const Tensor* fre
   const int64_t head_dim = x.ne[0], n_head = x.ne[1], T = x.ne[2];
   need(pos.n_elements() == T && rp.n_dims > 0 && rp.n_dims % 2 == 0 && rp.n_dims <= head_dim &&
            head_dim % 2 == 0 && x.ne[3] == 1,
-       "rope", cat("x ", shape_string(x), " pos ", shape_string(pos), " n_dims ", rp.n_dims));
+       "rope", "x ", Shape{x}, " pos ", Shape{pos}, " n_dims ", rp.n_dims);
   if (freq_factors)
     need(freq_factors->n_elements() >= rp.n_dims / 2, "rope", "freq_factors too short");
   float dims[2] = {0.0f, 0.0f};
@@ -222,11 +221,9 @@ void VulkanBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0)
   const int64_t width = cache.ne[0], n_cells = cache.ne[1];
   const int64_t T = k.n_elements() / width;
   const bool f16 = cache.type == gguf::Type::F16;
-  need(
-      k.n_elements() == width * T && pos0 >= 0 && (f16 || cache.type == gguf::Type::F32) &&
-          (!f16 || width % 2 == 0),
-      "kv_store",
-      cat("cache ", shape_string(cache), " ", gguf::type_name(cache.type), " k ", shape_string(k)));
+  need(k.n_elements() == width * T && pos0 >= 0 && (f16 || cache.type == gguf::Type::F32) &&
+           (!f16 || width % 2 == 0),
+       "kv_store", "cache ", Shape{cache}, " ", gguf::type_name(cache.type), " k ", Shape{k});
   struct Push {
     uint32_t width, n_tokens, pos0, n_cells;
   } p{u32(width, "kv_store"), u32(T, "kv_store"), uint32_t(pos0), u32(n_cells, "kv_store")};
@@ -235,47 +232,9 @@ void VulkanBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0)
               bytes_of(p), uint64_t(T * (f16 ? width / 2 : width)), "kv_store");
 }
 
-Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                const Tensor& k_cache, const Tensor& v_cache, const Tensor* sinks,
-                                const ops::AttentionParams& ap) {
-  const int64_t head_dim = q.ne[0], n_head = q.ne[1], T = q.ne[2], n_head_kv = k.ne[1];
-  need(k.ne[0] == head_dim && k.ne[2] == T && v.ne == k.ne && n_head_kv > 0 &&
-           n_head % n_head_kv == 0 && k_cache.ne[0] == head_dim * n_head_kv &&
-           v_cache.ne == k_cache.ne && k_cache.type == v_cache.type &&
-           (k_cache.type == gguf::Type::F16 || k_cache.type == gguf::Type::F32),
-       "attention",
-       cat("q ", shape_string(q), " k ", shape_string(k), " cache ", shape_string(k_cache)));
-  need(head_dim <= 256, "attention", cat("head_dim ", head_dim, " exceeds the kernel's 256"));
-  need(ap.pos0 >= 0 && ap.n_swa >= 0, "attention", "negative pos0 or window");
-  if (sinks) need(sinks->n_elements() == n_head, "attention", "one sink per head");
-  Tensor y = scratch(gguf::Type::F32, {head_dim * n_head, T, 1, 1});
-  struct Push {
-    uint32_t head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
-    float scale, softcap;
-  } p{u32(head_dim, "attention"),
-      u32(n_head, "attention"),
-      u32(n_head_kv, "attention"),
-      u32(T, "attention"),
-      uint32_t(ap.pos0),
-      uint32_t(ap.n_swa),
-      u32(k_cache.ne[1], "attention"),
-      sinks ? 1u : 0u,
-      ap.scale,
-      ap.softcap};
-  const vk::Buffer& qb = f32(q, "attention");
-  const bool f16 = k_cache.type == gguf::Type::F16;
-  rec_->dispatch(
-      device_->kernel(spec("attention.comp", 7, sizeof(Push), {{"CACHE_F16", f16 ? "1" : "0"}})),
-      {bind(*device_, qb), bind(*device_, f32(k, "attention")), bind(*device_, f32(v, "attention")),
-       bind(*device_, buffer(k_cache)), bind(*device_, buffer(v_cache)),
-       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(y), true)},
-      p, vk::fold_groups(*device_, uint64_t(T * n_head)), "attention");
-  return y;
-}
-
 Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* source, bool oai,
                             float alpha, float limit) {
-  need(gate.ne == up.ne, source, cat(shape_string(gate), " and ", shape_string(up)));
+  need(gate.ne == up.ne, source, Shape{gate}, " and ", Shape{up});
   Tensor y = scratch(gguf::Type::F32, gate.ne);
   struct Push {
     uint32_t n;
@@ -303,7 +262,7 @@ Tensor VulkanBackend::swiglu_oai(const Tensor& gate, const Tensor& up, float alp
 Tensor VulkanBackend::rows_topk(const Tensor& x, int k, bool route, Tensor* weights) {
   const char* op = route ? "moe_route" : "top_k";
   const int64_t V = x.ne[0], T = x.n_rows();
-  need(k >= 1 && k <= V, op, cat("k ", k, " of ", V));
+  need(k >= 1 && k <= V, op, "k ", k, " of ", V);
   Tensor ids = scratch(gguf::Type::I32, {k, T, 1, 1});
   struct Push {
     uint32_t n, n_rows, k;
@@ -335,8 +294,7 @@ Tensor VulkanBackend::top_k(const Tensor& x, int k) {
 
 Tensor VulkanBackend::moe_combine(const Tensor& y, const Tensor& weights) {
   const int64_t N = y.ne[0], k = y.ne[1], T = y.ne[2];
-  need(weights.ne[0] == k && weights.ne[1] == T, "moe_combine",
-       cat(shape_string(y), " by ", shape_string(weights)));
+  need(weights.ne[0] == k && weights.ne[1] == T, "moe_combine", Shape{y}, " by ", Shape{weights});
   Tensor out = scratch(gguf::Type::F32, {N, T, 1, 1});
   struct Push {
     uint32_t N, k, n_tokens;
@@ -350,13 +308,26 @@ Tensor VulkanBackend::moe_combine(const Tensor& y, const Tensor& weights) {
 
 Tensor VulkanBackend::argmax(const Tensor& x) {
   const int64_t V = x.ne[0], T = x.n_rows();
+  const uint32_t wg = device_->workgroup_size(256);
+  // Parts of about 8 values per invocation spread one row over many workgroups.
+  const uint64_t n_parts = std::clamp<uint64_t>(uint64_t(V) / (8 * wg), 1, 1024);
+  const uint64_t chunk = (uint64_t(V) + n_parts - 1) / n_parts;
+  need(n_parts <= device_->limits().max_workgroup_count[0] &&
+           uint64_t(T) <= device_->limits().max_workgroup_count[1],
+       "argmax", T, " rows of ", n_parts, " parts exceed maxComputeWorkGroupCount");
+  Tensor parts = scratch(gguf::Type::I32, {int64_t(2 * n_parts), T, 1, 1});
   Tensor y = scratch(gguf::Type::I32, {T, 1, 1, 1});
   struct Push {
-    uint32_t n, n_rows;
-  } p{u32(V, "argmax"), u32(T, "argmax")};
-  rec_->dispatch(device_->kernel(spec("argmax.comp", 2, sizeof(Push))),
-                 {bind(*device_, f32(x, "argmax")), bind(*device_, buffer(y), true)}, p,
-                 vk::fold_groups(*device_, p.n_rows), "argmax");
+    uint32_t n, n_rows, n_parts, chunk;
+  } p{u32(V, "argmax"), u32(T, "argmax"), uint32_t(n_parts), uint32_t(chunk)};
+  const vk::Buffer& xb = f32(x, "argmax");
+  rec_->dispatch(device_->kernel(spec("argmax.comp", 2, sizeof(Push), {{"PASS", "1"}}, wg)),
+                 {bind(*device_, xb), bind(*device_, buffer(parts), true)}, p,
+                 {uint32_t(n_parts), uint32_t(T), 1}, "argmax");
+  rec_->dispatch(
+      device_->kernel(spec("argmax.comp", 3, sizeof(Push), {{"PASS", "2"}}, wg)),
+      {bind(*device_, xb), bind(*device_, buffer(parts)), bind(*device_, buffer(y), true)}, p,
+      vk::fold_groups(*device_, p.n_rows), "argmax");
   return y;
 }
 

@@ -208,10 +208,21 @@ Kernel::~Kernel() {
 }
 
 const Kernel& Device::kernel(const KernelSpec& spec) {
-  std::string key =
-      cat(spec.source, "|wg=", spec.workgroup_size, "|b=", spec.n_buffers, "|p=", spec.push_bytes);
-  for (const auto& [n, v] : spec.defines) key += cat("|", n, "=", v);
-  if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
+  // Looked up on every dispatch: a hash of the spec's fields, no key string built.
+  Hash key;
+  key.add(spec.source);
+  for (const auto& [n, v] : spec.defines) key.add(n), key.add(v);
+  const uint32_t numbers[] = {spec.workgroup_size, spec.n_buffers, spec.push_bytes,
+                              spec.shared_bytes};
+  key.add(std::string_view(reinterpret_cast<const char*>(numbers), sizeof(numbers)));
+  auto& bucket = kernels_[key.h];
+  for (const auto& k : bucket) {
+    const KernelSpec& o = k->spec();
+    if (o.source == spec.source && o.defines == spec.defines &&
+        o.workgroup_size == spec.workgroup_size && o.n_buffers == spec.n_buffers &&
+        o.push_bytes == spec.push_bytes && o.shared_bytes == spec.shared_bytes)
+      return *k;
+  }
 
   // The SPIR-V depends on the source and everything it can include, the defines, the
   // compiler and (by the brief's rule, for drivers that differ in what they accept) the device.
@@ -236,13 +247,13 @@ const Kernel& Device::kernel(const KernelSpec& spec) {
     spirv = compile_glsl(spec.source, spec.defines);
     if (!path.empty()) write_spirv(path, spirv);
   }
-  auto kernel = std::make_unique<Kernel>(*this, spec, spirv);
+  bucket.push_back(std::make_unique<Kernel>(*this, spec, spirv));
   check();
   if (options_.on_kernel)
     options_.on_kernel(spec, cache_hit,
                        std::chrono::duration<double, std::milli>(
                            std::chrono::steady_clock::now() - start).count());
-  return *kernels_.emplace(key, std::move(kernel)).first->second;
+  return *bucket.back();
 }
 
 }  // namespace ml::vk

@@ -23,34 +23,109 @@ bool contains(const std::vector<VkBuffer>& v, VkBuffer b) {
 
 Recorder::Recorder(Device& device, bool timing) : device_(device) {
   VkDevice dev = device.handle();
-  VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  cai.commandPool = device.command_pool();
-  cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  cai.commandBufferCount = 1;
-  check_vk(vkAllocateCommandBuffers(dev, &cai, &cmd_), "vkAllocateCommandBuffers");
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  if (VkResult r = vkCreateFence(dev, &fci, nullptr, &fence_); r != VK_SUCCESS) {
-    vkFreeCommandBuffers(dev, device.command_pool(), 1, &cmd_);
-    fail("vkCreateFence failed: VkResult ", int(r));
+  check_vk(vkCreateFence(dev, &fci, nullptr, &fence_), "vkCreateFence");
+  try {
+    next_command_buffer();
+  } catch (...) {
+    vkDestroyFence(dev, fence_, nullptr);
+    throw;
   }
+  begin(timing);
+}
+
+// cmd_ = the command buffer after the current one, allocated on first use.
+void Recorder::next_command_buffer() {
+  if (!cmds_.empty()) ++current_;
+  if (current_ == cmds_.size()) {
+    VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    cai.commandPool = device_.command_pool();
+    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    cai.commandBufferCount = 1;
+    VkCommandBuffer cmd;
+    check_vk(vkAllocateCommandBuffers(device_.handle(), &cai, &cmd), "vkAllocateCommandBuffers");
+    cmds_.push_back(cmd);
+  }
+  cmd_ = cmds_[current_];
+}
+
+void Recorder::begin(bool timing) {
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  vkBeginCommandBuffer(cmd_, &bi);
-  if (timing && device.limits().timestamps) {
+  check_vk(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+  recording_ = true;
+  if (timing && device_.limits().timestamps && !queries_) {
     VkQueryPoolCreateInfo qci{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     qci.queryType = VK_QUERY_TYPE_TIMESTAMP;
     qci.queryCount = kMaxQueries;
-    if (vkCreateQueryPool(dev, &qci, nullptr, &queries_) == VK_SUCCESS)
-      vkCmdResetQueryPool(cmd_, queries_, 0, kMaxQueries);
+    if (vkCreateQueryPool(device_.handle(), &qci, nullptr, &queries_) != VK_SUCCESS)
+      queries_ = VK_NULL_HANDLE;
   }
+  timing_ = timing && queries_;
+  if (timing_) vkCmdResetQueryPool(cmd_, queries_, 0, kMaxQueries);
+}
+
+// A decode step records the same few hundred commands every token: reusing the command
+// buffers, fence and descriptor pools keeps vkAllocate*/vkCreate* out of the per-token path.
+void Recorder::restart(bool timing) {
+  if (recording_ && n_commands_ == 0 && timing == timing_) return;
+  VkDevice dev = device_.handle();
+  if (in_flight_) {  // flushed work of an abandoned recording
+    vkQueueWaitIdle(device_.queue());
+    in_flight_ = false;
+  }
+  if (recording_) vkEndCommandBuffer(cmd_);
+  for (size_t i = 0; i <= current_; ++i)
+    check_vk(vkResetCommandBuffer(cmds_[i], 0), "vkResetCommandBuffer");
+  current_ = 0;
+  cmd_ = cmds_[0];
+  n_sent_ = 0;
+  since_flush_ = 0;
+  for (auto pool : pools_) check_vk(vkResetDescriptorPool(dev, pool, 0), "vkResetDescriptorPool");
+  next_pool_ = 0;
+  sets_left_ = 0;
+  read_.clear();
+  written_.clear();
+  n_commands_ = n_barriers_ = 0;
+  n_queries_ = 0;
+  labels_.clear();
+  timings_.clear();
+  begin(timing);
+}
+
+// The GPU starts on what is recorded so far while the host records the rest: recording a
+// decode step takes milliseconds, as long as running it on a small model. Barrier tracking
+// carries over, and a barrier orders against everything earlier in submission order.
+void Recorder::flush() {
+  if (!recording_ || since_flush_ == 0) return;
+  check_vk(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd_;
+  check_vk(vkQueueSubmit(device_.queue(), 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
+  in_flight_ = true;
+  ++n_sent_;
+  since_flush_ = 0;
+  next_command_buffer();
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  check_vk(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+}
+
+void Recorder::recorded() {
+  ++n_commands_;
+  ++since_flush_;
+  // The first chunk is small so the GPU starts early; later ones amortize the submit.
+  if (flush_every_ && since_flush_ >= (n_sent_ == 0 ? std::min(16u, flush_every_) : flush_every_))
+    flush();
 }
 
 Recorder::~Recorder() {
   VkDevice dev = device_.handle();
-  // submit() waits before it returns; a throw between vkQueueSubmit and the wait leaves the
-  // fence pending, so wait (an unsubmitted fence would never signal).
-  if (in_flight_) vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
+  // submit() waits before it returns; a throw between a submit and the wait leaves work
+  // pending, so wait for the queue (an unsubmitted fence would never signal).
+  if (in_flight_) vkQueueWaitIdle(device_.queue());
   vkDestroyFence(dev, fence_, nullptr);
-  vkFreeCommandBuffers(dev, device_.command_pool(), 1, &cmd_);
+  if (!cmds_.empty())
+    vkFreeCommandBuffers(dev, device_.command_pool(), uint32_t(cmds_.size()), cmds_.data());
   for (auto pool : pools_) vkDestroyDescriptorPool(dev, pool, nullptr);
   if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
 }
@@ -78,7 +153,7 @@ void Recorder::track(std::span<const Access> accesses) {
 }
 
 void Recorder::stamp() {
-  if (queries_ && n_queries_ < kMaxQueries)
+  if (timing_ && n_queries_ < kMaxQueries)
     vkCmdWriteTimestamp(
         cmd_,
         n_queries_ % 2 ? VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT : VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
@@ -89,19 +164,22 @@ void Recorder::stamp() {
 VkDescriptorSet Recorder::descriptor_set(const Kernel& kernel) {
   VkDevice dev = device_.handle();
   if (sets_left_ == 0) {
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kBuffersPerSet};
-    VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pci.maxSets = kSetsPerPool;
-    pci.poolSizeCount = 1;
-    pci.pPoolSizes = &size;
-    VkDescriptorPool pool;
-    check_vk(vkCreateDescriptorPool(dev, &pci, nullptr, &pool), "vkCreateDescriptorPool");
-    pools_.push_back(pool);
+    if (next_pool_ == pools_.size()) {
+      VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kBuffersPerSet};
+      VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+      pci.maxSets = kSetsPerPool;
+      pci.poolSizeCount = 1;
+      pci.pPoolSizes = &size;
+      VkDescriptorPool pool;
+      check_vk(vkCreateDescriptorPool(dev, &pci, nullptr, &pool), "vkCreateDescriptorPool");
+      pools_.push_back(pool);
+    }
+    ++next_pool_;
     sets_left_ = kSetsPerPool;
   }
   VkDescriptorSetLayout layout = kernel.set_layout();
   VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-  ai.descriptorPool = pools_.back();
+  ai.descriptorPool = pools_[next_pool_ - 1];
   ai.descriptorSetCount = 1;
   ai.pSetLayouts = &layout;
   VkDescriptorSet set;
@@ -124,8 +202,9 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
     if (groups[i] > l.max_workgroup_count[i])
       fail(spec.source, ": ", groups[i], " workgroups exceed maxComputeWorkGroupCount[", i,
            "] = ", l.max_workgroup_count[i]);
-  std::vector<VkDescriptorBufferInfo> infos(bindings.size());
-  std::vector<Access> accesses;
+  // Fixed arrays: a dispatch allocates nothing on the host.
+  std::array<VkDescriptorBufferInfo, kBuffersPerSet> infos;
+  std::array<Access, kBuffersPerSet> accesses;
   for (size_t i = 0; i < bindings.size(); ++i) {
     const Binding& b = bindings[i];
     if (!b.buffer) fail(spec.source, ": binding ", i, " has no buffer");
@@ -142,12 +221,12 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
            " is not a multiple of minStorageBufferOffsetAlignment = ",
            l.min_storage_buffer_offset_alignment);
     infos[i] = {b.buffer->handle(), b.offset, size};
-    accesses.push_back({b.buffer->handle(), b.write});
+    accesses[i] = {b.buffer->handle(), b.write};
   }
-  track(accesses);
+  track(std::span(accesses.data(), bindings.size()));
 
   VkDescriptorSet set = descriptor_set(kernel);
-  std::vector<VkWriteDescriptorSet> writes(bindings.size());
+  std::array<VkWriteDescriptorSet, kBuffersPerSet> writes;
   for (size_t i = 0; i < bindings.size(); ++i) {
     writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
     writes[i].dstSet = set;
@@ -156,7 +235,7 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
     writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     writes[i].pBufferInfo = &infos[i];
   }
-  vkUpdateDescriptorSets(device_.handle(), uint32_t(writes.size()), writes.data(), 0, nullptr);
+  vkUpdateDescriptorSets(device_.handle(), uint32_t(bindings.size()), writes.data(), 0, nullptr);
 
   if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0) return;
   vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline());
@@ -168,8 +247,8 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
   stamp();
   vkCmdDispatch(cmd_, groups[0], groups[1], groups[2]);
   stamp();
-  labels_.push_back(label.empty() ? spec.source : std::move(label));
-  ++n_commands_;
+  if (timing_) labels_.push_back(label.empty() ? spec.source : std::move(label));
+  recorded();
 }
 
 void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
@@ -184,8 +263,8 @@ void Recorder::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, u
   stamp();
   vkCmdCopyBuffer(cmd_, src.handle(), dst.handle(), 1, &region);
   stamp();
-  labels_.push_back(cat("copy ", src.name(), " -> ", dst.name()));
-  ++n_commands_;
+  if (timing_) labels_.push_back(cat("copy ", src.name(), " -> ", dst.name()));
+  recorded();
 }
 
 void Recorder::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value) {
@@ -196,8 +275,22 @@ void Recorder::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t 
   stamp();
   vkCmdFillBuffer(cmd_, dst.handle(), offset, size, value);
   stamp();
-  labels_.push_back(cat("fill ", dst.name()));
-  ++n_commands_;
+  if (timing_) labels_.push_back(cat("fill ", dst.name()));
+  recorded();
+}
+
+void Recorder::update(const Buffer& dst, uint64_t offset, std::span<const std::byte> bytes) {
+  if (offset > dst.size() || bytes.size() > dst.size() - offset || offset % 4 || bytes.size() % 4 ||
+      bytes.empty() || bytes.size() > kMaxUpdateBytes)
+    fail("update of ", bytes.size(), " bytes at ", dst.name(), "+", offset,
+         " is out of bounds, unaligned or over ", kMaxUpdateBytes, " bytes");
+  const Access a[] = {{dst.handle(), true}};
+  track(a);
+  stamp();
+  vkCmdUpdateBuffer(cmd_, dst.handle(), offset, bytes.size(), bytes.data());
+  stamp();
+  if (timing_) labels_.push_back(cat("update ", dst.name()));
+  recorded();
 }
 
 void Recorder::submit() {
@@ -214,17 +307,20 @@ void Recorder::submit() {
   }
   device_.check();
   check_vk(vkResetFences(dev, 1, &fence_), "vkResetFences");
+  // The chunks flush() has not sent; all of them again when submit() repeats a recording.
+  const size_t first = n_sent_ > current_ ? 0 : n_sent_;
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd_;
+  si.commandBufferCount = uint32_t(current_ + 1 - first);
+  si.pCommandBuffers = cmds_.data() + first;
   check_vk(vkQueueSubmit(device_.queue(), 1, &si, fence_), "vkQueueSubmit");
   in_flight_ = true;
   check_vk(vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   in_flight_ = false;
+  n_sent_ = current_ + 1;
   device_.check();
 
   timings_.clear();
-  if (queries_ && n_queries_ > 0) {
+  if (timing_ && n_queries_ > 0) {
     std::vector<uint64_t> stamps(n_queries_);
     check_vk(vkGetQueryPoolResults(dev, queries_, 0, n_queries_, stamps.size() * 8, stamps.data(),
                                    8, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),

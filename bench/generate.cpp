@@ -1,0 +1,158 @@
+// Whole-model generation speed, as llama-bench measures it: "pp512" is one forward pass over
+// a 512-token prompt from an empty cache, "tg128" is 128 one-token forward passes from an
+// empty cache, each reading back only the argmax. Token ids are random (speed does not
+// depend on them). JSON lines; never asserts a time. Each tg line also splits a token's wall
+// time into host recording (forward + argmax recorded) and submit-to-result (GPU and wait);
+// --profile adds the GPU time per op label, per token, from timestamp queries.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "ml/backend.h"
+#include "ml/model.h"
+#include "ml/run.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct Split {
+  double record_ms = 0, wait_ms = 0;
+};
+
+// n one-token steps from an empty cache, each reading back its argmax.
+Split decode(ml::Session& session, ml::Backend& be, std::span<const int32_t> tokens) {
+  session.reset();
+  Split s;
+  for (int32_t token : tokens) {
+    auto t0 = Clock::now();
+    const ml::Tensor logits = session.forward(std::span(&token, 1), false);
+    const ml::Tensor next = be.argmax(logits);
+    s.record_ms += ms_since(t0);
+    t0 = Clock::now();
+    ml::read_i32(be, next);
+    s.wait_ms += ms_since(t0);
+  }
+  return s;
+}
+
+void prompt(ml::Session& session, ml::Backend& be, std::span<const int32_t> tokens) {
+  session.reset();
+  ml::read_i32(be, be.argmax(session.forward(tokens, false)));
+}
+
+void print_profile(ml::Backend& be, const nlohmann::json& base, const char* test, int per) {
+  auto times = be.take_op_times();
+  std::sort(times.begin(), times.end(), [](auto& a, auto& b) { return a.ms > b.ms; });
+  double total = 0;
+  for (const auto& t : times) total += t.ms;
+  for (const auto& t : times) {
+    nlohmann::json j = base;
+    j["test"] = std::string(test) + " profile";
+    j["op"] = t.label;
+    j["ms"] = t.ms / per;
+    j["count"] = double(t.count) / per;
+    j["share"] = total > 0 ? t.ms / total : 0.0;
+    std::cout << j.dump() << std::endl;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_generate: prompt (pp) and decode (tg) tokens/s of a whole model"};
+  std::string gguf_path, backend = "vulkan";
+  int n_prompt = 512, n_decode = 128, reps = 3;
+  bool profile = false;
+  app.add_option("--gguf", gguf_path, "model file")->required();
+  app.add_option("--backend", backend, "backend")->check(CLI::IsMember({"cpu", "vulkan"}));
+  app.add_option("--prompt", n_prompt, "prompt tokens (0: skip pp)")->check(CLI::Range(0, 8192));
+  app.add_option("--decode", n_decode, "decoded tokens (0: skip tg)")->check(CLI::Range(0, 8192));
+  app.add_option("--reps", reps, "timed repetitions")->check(CLI::Range(1, 1000));
+  app.add_flag("--profile", profile, "GPU time per op label (timestamp queries)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    auto source = ml::gguf::open_source(gguf_path);
+    const ml::gguf::File file = ml::gguf::parse(*source);
+    auto be = ml::make_backend(backend);
+    auto t0 = Clock::now();
+    const ml::Model model = ml::load_model(*be, *source, file);
+    const double load_ms = ms_since(t0);
+    ml::SessionOptions options;
+    options.n_batch = std::max(n_prompt, 1);
+    options.n_ctx = std::max(n_prompt, n_decode) + 1;
+    ml::Session session(*be, model, options);
+
+    std::mt19937 rng(1);
+    std::uniform_int_distribution<int32_t> id(0, int32_t(model.config.n_vocab - 1));
+    std::vector<int32_t> pp(static_cast<size_t>(n_prompt)), tg(static_cast<size_t>(n_decode));
+    for (auto& t : pp) t = id(rng);
+    for (auto& t : tg) t = id(rng);
+
+    const nlohmann::json base = {{"model", std::filesystem::path(gguf_path).filename().string()},
+                                 {"backend", be->name()},
+                                 {"load_ms", load_ms}};
+    // Warm-up: pipelines are compiled (or read from the disk cache) on first use.
+    if (n_prompt > 0) prompt(session, *be, pp);
+    if (n_decode > 0) decode(session, *be, std::span(tg).first(std::min(n_decode, 4)));
+
+    if (n_prompt > 0) {
+      t0 = Clock::now();
+      for (int r = 0; r < reps; ++r) prompt(session, *be, pp);
+      const double ms = ms_since(t0) / reps;
+      nlohmann::json j = base;
+      j["test"] = "pp" + std::to_string(n_prompt);
+      j["tokens"] = n_prompt;
+      j["ms"] = ms;
+      j["tokens/s"] = n_prompt / (ms * 1e-3);
+      std::cout << j.dump() << std::endl;
+    }
+    if (n_decode > 0) {
+      Split total;
+      t0 = Clock::now();
+      for (int r = 0; r < reps; ++r) {
+        const Split s = decode(session, *be, tg);
+        total.record_ms += s.record_ms, total.wait_ms += s.wait_ms;
+      }
+      const double ms = ms_since(t0) / reps;
+      nlohmann::json j = base;
+      j["test"] = "tg" + std::to_string(n_decode);
+      j["tokens"] = n_decode;
+      j["ms"] = ms;
+      j["tokens/s"] = n_decode / (ms * 1e-3);
+      j["record_ms_per_token"] = total.record_ms / (reps * n_decode);
+      j["wait_ms_per_token"] = total.wait_ms / (reps * n_decode);
+      std::cout << j.dump() << std::endl;
+    }
+    if (profile) {
+      be->set_profiling(true);
+      be->take_op_times();
+      if (n_prompt > 0) {
+        prompt(session, *be, pp);
+        print_profile(*be, base, ("pp" + std::to_string(n_prompt)).c_str(), 1);
+      }
+      if (n_decode > 0) {
+        decode(session, *be, tg);
+        print_profile(*be, base, ("tg" + std::to_string(n_decode)).c_str(), n_decode);
+      }
+      be->set_profiling(false);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,77 @@
+// The Vulkan backend's attention: shaders/attention.comp over the batch and the KV cache,
+// split over workgroups for decode (flash-decoding) and joined by attention_combine.comp. The
+// CPU reference is ml::ops::attention.
+#include <algorithm>
+
+#include "backend/vulkan_ops.h"
+
+namespace ml {
+using namespace vkops;
+
+Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& k_cache, const Tensor& v_cache, const Tensor* sinks,
+                                const ops::AttentionParams& ap) {
+  const int64_t head_dim = q.ne[0], n_head = q.ne[1], T = q.ne[2], n_head_kv = k.ne[1];
+  need(k.ne[0] == head_dim && k.ne[2] == T && v.ne == k.ne && n_head_kv > 0 &&
+           n_head % n_head_kv == 0 && k_cache.ne[0] == head_dim * n_head_kv &&
+           v_cache.ne == k_cache.ne && k_cache.type == v_cache.type &&
+           (k_cache.type == gguf::Type::F16 || k_cache.type == gguf::Type::F32),
+       "attention", "q ", Shape{q}, " k ", Shape{k}, " cache ", Shape{k_cache});
+  need(head_dim <= 256 && head_dim % 8 == 0, "attention", "head_dim ", head_dim,
+       ": the kernel takes multiples of 8 up to 256");
+  need(ap.pos0 >= 0 && ap.n_swa >= 0, "attention", "negative pos0 or window");
+  if (sinks) need(sinks->n_elements() == n_head, "attention", "one sink per head");
+  Tensor y = scratch(gguf::Type::F32, {head_dim * n_head, T, 1, 1});
+  // Flash-decoding: when the batch's token·heads are too few workgroups to fill the GPU,
+  // each one's keys are split over several (at least kWg keys each) and combined after.
+  const uint64_t items = uint64_t(T * n_head);
+  const int64_t span = ap.pos0 + T,
+                n_keys = ap.n_swa > 0 ? std::min<int64_t>(span, ap.n_swa) : span;
+  const uint64_t steps = (uint64_t(n_keys) + kWg - 1) / kWg;
+  const uint64_t wanted = std::clamp<uint64_t>(256 / items, 1, 64);
+  const uint64_t chunk = (steps + std::min(wanted, steps) - 1) / std::min(wanted, steps) * kWg;
+  const uint64_t n_split = (uint64_t(n_keys) + chunk - 1) / chunk;
+  struct Push {
+    uint32_t head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
+    float scale, softcap;
+    uint32_t chunk, n_split;
+  } p{u32(head_dim, "attention"),
+      u32(n_head, "attention"),
+      u32(n_head_kv, "attention"),
+      u32(T, "attention"),
+      uint32_t(ap.pos0),
+      uint32_t(ap.n_swa),
+      u32(k_cache.ne[1], "attention"),
+      sinks ? 1u : 0u,
+      ap.scale,
+      ap.softcap,
+      u32(chunk, "attention"),
+      uint32_t(n_split)};
+  const vk::Buffer& qb = f32(q, "attention");
+  const bool f16 = k_cache.type == gguf::Type::F16;
+  const bool split = n_split > 1;
+  Tensor part =
+      split ? scratch(gguf::Type::F32, {(head_dim + 2) * int64_t(n_split), T * n_head, 1, 1}) : y;
+  rec_->dispatch(
+      device_->kernel(spec("attention.comp", 7, sizeof(Push),
+                           {{"CACHE_F16", f16 ? "1" : "0"},
+                            {"HEAD_DIM", std::to_string(head_dim) + "u"},
+                            {"SPLIT", split ? "1" : "0"}})),
+      {bind(*device_, qb), bind(*device_, f32(k, "attention")), bind(*device_, f32(v, "attention")),
+       bind(*device_, buffer(k_cache)), bind(*device_, buffer(v_cache)),
+       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(part), true)},
+      p, vk::fold_groups(*device_, items, n_split), "attention");
+  if (split) {
+    struct CombinePush {
+      uint32_t head_dim, n_head, n_items, n_split, has_sinks;
+    } c{p.head_dim, p.n_head, uint32_t(items), p.n_split, p.has_sinks};
+    rec_->dispatch(
+        device_->kernel(spec("attention_combine.comp", 3, sizeof(CombinePush))),
+        {bind(*device_, buffer(part)), bind(*device_, sinks ? f32(*sinks, "attention") : qb),
+         bind(*device_, buffer(y), true)},
+        c, vk::fold_groups(*device_, items), "attention_combine");
+  }
+  return y;
+}
+
+}  // namespace ml

@@ -1,0 +1,135 @@
+// The Vulkan backend's paths for real model sizes, against the CPU backend (the references of
+// libml/src/ops): get_rows of a table larger than maxStorageBufferRange (bound in slices,
+// reached here by capping the range), flash-decoding attention (one token over a long cache,
+// keys split over workgroups and combined), the two-pass argmax of a vocabulary-sized row,
+// and the transient buffers a forward pass reuses from the one before it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ml/backend.h"
+#include "ml/quant.h"
+
+namespace ml {
+namespace {
+
+using gguf::Type;
+
+std::vector<float> randoms(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = u(rng);
+  return v;
+}
+
+Tensor put(Backend& be, Type type, std::array<int64_t, 4> ne, std::span<const std::byte> bytes) {
+  Tensor t = be.alloc(type, ne, "input");
+  be.upload(t, bytes);
+  return t;
+}
+Tensor put_f32(Backend& be, std::array<int64_t, 4> ne, const std::vector<float>& v) {
+  return put(be, Type::F32, ne, std::as_bytes(std::span(v)));
+}
+Tensor put_i32(Backend& be, std::array<int64_t, 4> ne, const std::vector<int32_t>& v) {
+  return put(be, Type::I32, ne, std::as_bytes(std::span(v)));
+}
+
+// max |a - b| relative to max |a|.
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double scale = 1e-6, worst = 0;
+  for (float f : a) scale = std::max(scale, double(std::fabs(f)));
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (std::isnan(b[i])) return INFINITY;
+    worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
+  }
+  return worst / scale;
+}
+
+TEST(BackendGpu, GetRowsOfATableLargerThanTheStorageBufferRange) {
+  // A 4 KiB range: the tables below span 5 to 9 slices, rows not aligned to the binding.
+  vk::DeviceOptions options;
+  options.storage_buffer_range_cap = 4096;
+  auto gpu = make_vulkan_backend(options);
+  auto cpu = make_cpu_backend(1);
+  for (Type type : {Type::Q8_0, Type::Q4_K, Type::F16, Type::F32}) {
+    const int64_t K = type == Type::F32 ? 12 : 256, R = type == Type::F32 ? 1500 : 150;
+    const auto table = quant::random_blocks(type, uint64_t(K * R), 3);
+    // Three rows of 256 floats stay under the capped range that binds the output whole.
+    const std::vector<int32_t> ids = {int32_t(R - 1), 0, 77};
+    std::vector<std::vector<float>> out;
+    for (Backend* be : {cpu.get(), gpu.get()}) {
+      const Tensor t = put(*be, type, {K, R, 1, 1}, table);
+      out.push_back(read_f32(*be, be->get_rows(t, put_i32(*be, {3, 1, 1, 1}, ids))));
+    }
+    EXPECT_EQ(out[0], out[1]) << gguf::type_name(type);
+  }
+}
+
+// One decode token at position 290 over a cache of 290 keys: with 4 heads the keys are
+// split over workgroups (flash-decoding) and combined, with a window, sinks and softcap.
+TEST(BackendGpu, DecodeAttentionSplitOverALongCache) {
+  auto gpu = make_vulkan_backend();
+  auto cpu = make_cpu_backend(1);
+  const int64_t D = 64, H = 4, HK = 2, cells = 300, past = 290;
+  for (Type kv : {Type::F32, Type::F16})
+    for (int32_t n_swa : {0, 200})
+      for (bool sinks : {false, true}) {
+        std::vector<std::vector<float>> out;
+        for (Backend* be : {cpu.get(), gpu.get()}) {
+          const Tensor kc = be->alloc(kv, {D * HK, cells, 1, 1}, "k_cache");
+          const Tensor vc = be->alloc(kv, {D * HK, cells, 1, 1}, "v_cache");
+          be->kv_store(kc, put_f32(*be, {D * HK, past, 1, 1}, randoms(D * HK * past, 1)), 0);
+          be->kv_store(vc, put_f32(*be, {D * HK, past, 1, 1}, randoms(D * HK * past, 2)), 0);
+          const Tensor q = put_f32(*be, {D, H, 1, 1}, randoms(D * H, 3, 2.0f));
+          const Tensor k = put_f32(*be, {D, HK, 1, 1}, randoms(D * HK, 4, 2.0f));
+          const Tensor v = put_f32(*be, {D, HK, 1, 1}, randoms(D * HK, 5));
+          const Tensor s = put_f32(*be, {H, 1, 1, 1}, randoms(H, 6, 2.0f));
+          ops::AttentionParams p;
+          p.pos0 = int32_t(past);
+          p.n_swa = n_swa;
+          p.scale = 0.125f;
+          p.softcap = sinks ? 0.0f : 20.0f;
+          out.push_back(read_f32(*be, be->attention(q, k, v, kc, vc, sinks ? &s : nullptr, p)));
+        }
+        EXPECT_LE(rel_diff(out[0], out[1]), kv == Type::F16 ? 2e-3 : 1e-4)
+            << gguf::type_name(kv) << " window " << n_swa << " sinks " << sinks;
+      }
+}
+
+TEST(BackendGpu, ArgmaxOfVocabularySizedRowsAcrossParts) {
+  auto gpu = make_vulkan_backend();
+  auto cpu = make_cpu_backend(1);
+  const int64_t V = 200000;
+  auto x = randoms(size_t(2 * V), 9);
+  x[size_t(150000)] = x[size_t(190001)] = 5.0f;     // row 0: a tie in two parts, the lower wins
+  x[size_t(V + 3)] = x[size_t(V + 199999)] = 7.0f;  // row 1: first and last part
+  std::vector<std::vector<int32_t>> out;
+  for (Backend* be : {cpu.get(), gpu.get()})
+    out.push_back(read_i32(*be, be->argmax(put_f32(*be, {V, 2, 1, 1}, x))));
+  EXPECT_EQ(out[0], (std::vector<int32_t>{150000, 3}));
+  EXPECT_EQ(out[0], out[1]);
+}
+
+TEST(BackendGpu, TransientsOfAnEarlierPassAreRejectedNotAliased) {
+  auto gpu = make_vulkan_backend();
+  const auto v = randoms(64, 1);
+  const Tensor a = put_f32(*gpu, {64, 1, 1, 1}, v);
+  for (int pass = 0; pass < 3; ++pass) {
+    gpu->reset_transient();
+    // The same shapes each pass (as decode steps are): the results must not depend on
+    // which earlier buffer a transient reuses.
+    const Tensor s = gpu->scale(a, 2.0f), t = gpu->add(s, a);
+    const auto y = read_f32(*gpu, t);
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_FLOAT_EQ(y[i], 3.0f * v[i]) << "pass " << pass;
+    if (pass == 2) {
+      gpu->reset_transient();
+      EXPECT_THROW(read_f32(*gpu, t), Error);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ml
