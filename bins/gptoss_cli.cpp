@@ -70,8 +70,7 @@ class HarmonyPrinter {
   HarmonyPrinter(bool show_analysis, bool tty) : show_(show_analysis), tty_(tty) {}
 
   void token(const ml::TokenEvent& ev, const ml::tok::Tokenizer& tokenizer) {
-    if (ev.control) {
-      stream_.control(tokenizer.text(ev.id));
+    if (ev.special && stream_.control(tokenizer.text(ev.id))) {
       if (!stream_.in_content()) end_aside();
       return;
     }

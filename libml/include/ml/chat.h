@@ -67,8 +67,9 @@ HarmonyOutput parse_harmony(std::string_view text);
 // parse_harmony, and ordinary text that happens to spell "<|end|>" stays text.
 class HarmonyStream {
  public:
-  // A control token, by its text; others than Harmony's are ignored.
-  void control(std::string_view token);
+  // A special token, by its text. Returns false for one that is not Harmony's (the caller
+  // passes its text to text(), as any other).
+  bool control(std::string_view token);
   // Ordinary text; returns the part of it that is message content (none inside a header or
   // after the output stopped). The message it belongs to is output().messages.back().
   std::string_view text(std::string_view s);

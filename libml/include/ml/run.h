@@ -149,11 +149,13 @@ struct GenerateOptions {
 // One generated token, as it comes.
 struct TokenEvent {
   int32_t id = 0;
-  int64_t index = 0;      // 0: chosen from the prompt's logits
-  std::string_view text;  // the whole UTF-8 characters it completed; control tokens add none
-  bool control = false;   // a control token (Harmony's <|channel|>, <|end|>, ...): see piece
-  bool eog = false;       // an end-of-generation token: the last event of the run
-  double ms = 0.0;        // its forward pass (prefill for index 0) and its choice
+  int64_t index = 0;  // 0: chosen from the prompt's logits
+  // The whole UTF-8 characters it completed. Control tokens add none, user-defined ones their
+  // text (llama.cpp's token_to_piece without special).
+  std::string_view text;
+  bool special = false;  // a control or user-defined token (Harmony's <|channel|>, <|end|>...)
+  bool eog = false;      // an end-of-generation token: the last event of the run
+  double ms = 0.0;       // its forward pass (prefill for index 0) and its choice
   // Up to n_probs candidates, highest first: the sampler's after its filters; greedy without
   // a penalty: the n_probs highest logits, p normalized over them.
   std::span<const Sampler::Candidate> top;

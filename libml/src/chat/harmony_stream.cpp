@@ -16,8 +16,11 @@ HarmonyMessage& HarmonyStream::open() {
   return out_.messages.back();
 }
 
-void HarmonyStream::control(std::string_view token) {
-  if (done()) return;
+bool HarmonyStream::control(std::string_view token) {
+  if (token != "<|start|>" && token != "<|channel|>" && token != "<|constrain|>" &&
+      token != "<|message|>" && token != "<|end|>" && token != "<|return|>" && token != "<|call|>")
+    return false;
+  if (done()) return true;
   if (token == "<|start|>") {
     // A new message. An open one ends here even without its <|end|>; a header that had not
     // reached its content starts over.
@@ -31,7 +34,7 @@ void HarmonyStream::control(std::string_view token) {
     if (!in_content_) header_ += token;
   } else if (token == "<|message|>") {
     HarmonyMessage& m = open();
-    if (in_content_) return;
+    if (in_content_) return true;
     parse_header(header_, m);
     in_content_ = true;
   } else if (token == "<|end|>" || token == "<|return|>" || token == "<|call|>") {
@@ -42,6 +45,7 @@ void HarmonyStream::control(std::string_view token) {
     if (token == "<|return|>") out_.stop = Stop::Return;
     if (token == "<|call|>") out_.stop = Stop::Call;
   }
+  return true;
 }
 
 std::string_view HarmonyStream::text(std::string_view s) {

@@ -132,28 +132,31 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
     ev.id = id;
     ev.index = int64_t(st.tokens.size());
     ev.eog = tokenizer_.is_eog(id);
-    ev.control = (tokenizer_.vocab().attrs[size_t(id)] & tok::kAttrControl) != 0;
-    std::string text = decoder.push(id);
-    if (ev.eog) text += decoder.flush();
-    ev.text = text;
-    ev.ms = ms;
-    ev.top = top;
+    ev.special =
+        (tokenizer_.vocab().attrs[size_t(id)] & (tok::kAttrControl | tok::kAttrUserDefined)) != 0;
     st.tokens.push_back(id);
-    st.text += text;
     sampler_.accept(id);
-    const bool go_on = !cb.on_token || cb.on_token(ev);
+    bool last = true;
     if (ev.eog) {
       st.stop = StopReason::Eog;
-    } else if (!go_on) {
-      st.stop = StopReason::Callback;
     } else if (int64_t(st.tokens.size()) >= options_.max_tokens) {
       st.stop = StopReason::MaxTokens;
     } else if (session_.n_past() >= session_.n_ctx()) {
       st.stop = StopReason::ContextFull;
     } else {
-      return true;
+      last = false;
     }
-    return false;
+    std::string text = decoder.push(id);
+    if (last) text += decoder.flush();  // an unfinished character as U+FFFD
+    ev.text = text;
+    ev.ms = ms;
+    ev.top = top;
+    st.text += text;
+    if (cb.on_token && !cb.on_token(ev) && !last) {
+      st.stop = StopReason::Callback;
+      return false;
+    }
+    return !last;
   };
   auto check_id = [&](int32_t id) {
     if (id < 0 || size_t(id) >= tokenizer_.size())
