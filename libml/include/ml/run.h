@@ -21,7 +21,7 @@ struct SessionOptions {
   int64_t n_ctx = 0;                     // 0 = the model's context_length; otherwise capped by it
   int64_t n_batch = 512;                 // prefill tokens per forward pass
   int64_t n_layer = 0;                   // 0 = all; fewer runs only the first layers (debugging)
-  bool moe_fallback = false;             // bring-up: every MoE layer uses expert 0 alone
+  bool moe_fallback = false;             // gpt-oss bring-up: expert 0 only (Forward::moe_fallback)
 };
 
 // One sequence on one backend: owns the KV cache (full-attention layers hold n_ctx rows,
