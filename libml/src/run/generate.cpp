@@ -123,7 +123,7 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
   if (session_.n_past() + st.n_prompt > session_.n_ctx())
     fail("the prompt of ", prompt.size(), " tokens does not fit the context (", session_.n_past(),
          " of ", session_.n_ctx(), " used); raise --ctx");
-  tok::StreamDecoder decoder(tokenizer_, false);  // control tokens are events, not text
+  tok::StreamDecoder decoder(tokenizer_, false);  // control tokens add no text
   std::vector<Sampler::Candidate> top;
 
   // Emits token `id`; returns false when generation ends with it.
