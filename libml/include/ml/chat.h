@@ -61,4 +61,30 @@ struct HarmonyOutput {
 };
 HarmonyOutput parse_harmony(std::string_view text);
 
+// Harmony output as it streams, one token at a time. Control tokens (<|start|>, <|channel|>,
+// <|constrain|>, <|message|>, <|end|>, <|return|>, <|call|>) move between a message's header
+// and its content; other text belongs to whichever is open. On the same output it agrees with
+// parse_harmony, and ordinary text that happens to spell "<|end|>" stays text.
+class HarmonyStream {
+ public:
+  // A special token, by its text. Returns false for one that is not Harmony's (the caller
+  // passes its text to text(), as any other).
+  bool control(std::string_view token);
+  // Ordinary text; returns the part of it that is message content (none inside a header or
+  // after the output stopped). The message it belongs to is output().messages.back().
+  std::string_view text(std::string_view s);
+
+  const HarmonyOutput& output() const { return out_; }
+  bool in_content() const { return in_content_; }
+  bool done() const { return out_.stop != Stop::None; }
+
+ private:
+  HarmonyMessage& open();  // the message being written; starts one after <|end|>
+
+  HarmonyOutput out_;
+  std::string header_;  // the open message's header so far
+  bool open_ = false;   // out_.messages.back() is still being written
+  bool in_content_ = false;
+};
+
 }  // namespace ml::chat

@@ -31,11 +31,40 @@ namespace ml::gguf {
 
 // ggml's enum ggml_type; gaps are types ggml removed (4, 5, 31-33, 36-38).
 enum class Type : uint32_t {
-  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-  IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
-  IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39, NVFP4 = 40, Q1_0 = 41,
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q8_1 = 9,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  IQ1_M = 29,
+  BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
+  NVFP4 = 40,
+  Q1_0 = 41,
 };
 
 struct TypeTraits {
@@ -60,8 +89,19 @@ uint64_t row_bytes(Type type, uint64_t n);
 // ---------------------------------------------------------------------------------------
 
 enum class ValueType : uint32_t {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
 };
 const char* value_type_name(ValueType type);
 
@@ -80,8 +120,7 @@ struct Value {
 
   Value() = default;
   template <typename T>
-    requires(!std::is_same_v<std::decay_t<T>, Value>)
-  Value(T v) : data(std::move(v)) {}
+  requires(!std::is_same_v<std::decay_t<T>, Value>) Value(T v) : data(std::move(v)) {}
 
   ValueType type() const { return ValueType(data.index()); }
   bool is_integer() const;
@@ -146,8 +185,8 @@ struct TensorInfo {
 
 struct File {
   uint32_t version = 3;
-  uint64_t alignment = 32;    // general.alignment, default 32
-  uint64_t data_offset = 0;   // absolute offset of the data section
+  uint64_t alignment = 32;   // general.alignment, default 32
+  uint64_t data_offset = 0;  // absolute offset of the data section
   uint64_t file_size = 0;
   uint64_t header_bytes = 0;  // bytes of header + metadata + tensor infos, before padding
   Metadata metadata;
@@ -207,10 +246,10 @@ class MemorySource final : public Source {
 };
 
 struct HttpOptions {
-  int retries = 4;                  // attempts after the first for transient failures
-  int retry_delay_ms = 200;         // doubled after each attempt
+  int retries = 4;           // attempts after the first for transient failures
+  int retry_delay_ms = 200;  // doubled after each attempt
   long connect_timeout_s = 10;
-  long low_speed_timeout_s = 30;    // abort when under 1 byte/s for this long
+  long low_speed_timeout_s = 30;  // abort when under 1 byte/s for this long
   bool verify_tls = true;
 };
 
@@ -324,10 +363,10 @@ FetchStats fetch(Source& source, std::span<const FetchRange> ranges, const Fetch
 // ---------------------------------------------------------------------------------------
 
 struct ParseLimits {
-  uint64_t max_string = 64ull << 20;     // one string's bytes
-  uint64_t max_array = 1ull << 28;       // one array's elements
-  uint32_t max_depth = 8;                // nested arrays
-  uint32_t max_dims = 8;                 // GGML_MAX_DIMS is 4; a little slack for the future
+  uint64_t max_string = 64ull << 20;  // one string's bytes
+  uint64_t max_array = 1ull << 28;    // one array's elements
+  uint32_t max_depth = 8;             // nested arrays
+  uint32_t max_dims = 8;              // GGML_MAX_DIMS is 4; a little slack for the future
 };
 
 // Reads header, metadata and tensor infos from any source, fetching only the bytes they

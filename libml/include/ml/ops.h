@@ -104,7 +104,6 @@ void top_k(const float* x, int64_t n, int k, int32_t* ids);
 // Router of one token: ids[k] = the k largest logits, w[k] = softmax over them.
 void moe_route(const float* logits, int64_t n_expert, int k, int32_t* ids, float* w);
 
-
 // ---------------------------------------------------------------------------------------
 // matmul (libml/src/ops/matmul.cpp, shaders/matmul_vec.comp, matmul_vec_staged.comp,
 // matmul_tiled.comp, dequant.comp): y = W x with W in its GGUF type, x and y f32.

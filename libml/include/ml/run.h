@@ -3,13 +3,16 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ml/backend.h"
 #include "ml/model.h"
+#include "ml/tok.h"
 
 namespace ml {
 
@@ -71,6 +74,7 @@ struct SamplerParams {
 class Sampler {
  public:
   explicit Sampler(SamplerParams params);
+  const SamplerParams& params() const { return params_; }
   int32_t sample(std::span<const float> logits);
   void accept(int32_t token);  // remembers it for the repetition penalty
 
@@ -81,6 +85,18 @@ class Sampler {
   };
   // The candidates left after the filters, with their probabilities (sum 1), highest first.
   std::vector<Candidate> candidates(std::span<const float> logits) const;
+  // The same chain over part of the vocabulary (unpenalized logits, p ignored, duplicates
+  // allowed). It equals the full chain when `subset` holds the shortlist() highest logits and
+  // every penalized() token: what a device top-k reads back instead of n_vocab logits.
+  std::vector<Candidate> candidates(std::vector<Candidate> subset) const;
+  // One uniform draw over candidates' p (highest first, as candidates() returns them).
+  int32_t draw(std::span<const Candidate> candidates);
+
+  // The distinct recent tokens the repetition penalty applies to (empty when it is off).
+  std::vector<int32_t> penalized() const;
+  // How many of the highest logits the chain can keep out of n_vocab: top_k plus the
+  // penalized count (a penalty can push a token out of the top_k); n_vocab when top-k is off.
+  int64_t shortlist(int64_t n_vocab) const;
 
  private:
   SamplerParams params_;
@@ -120,5 +136,86 @@ struct GoldenReport {
 // max_greedy < 0 compares the whole continuation, else at most that many steps.
 GoldenReport compare_golden(Backend& be, const Model& model, const GoldenRecord& g,
                             SessionOptions options, float tol, int max_greedy = -1);
+
+// --- generation: prompt → streamed tokens (libml/src/run/generate.cpp) ---
+
+struct GenerateOptions {
+  int max_tokens = 256;    // at most this many new tokens (the end-of-generation one included)
+  SamplerParams sampling;  // temperature ≤ 0: greedy
+  int n_probs = 0;         // candidates with probabilities reported per token (telemetry)
+  int64_t n_batch = 512;   // prompt tokens per forward pass: the session's n_batch or less
+};
+
+// One generated token, as it comes.
+struct TokenEvent {
+  int32_t id = 0;
+  int64_t index = 0;  // 0: chosen from the prompt's logits
+  // The whole UTF-8 characters it completed. Control tokens add none, user-defined ones their
+  // text (llama.cpp's token_to_piece without special).
+  std::string_view text;
+  bool special = false;  // a control or user-defined token (Harmony's <|channel|>, <|end|>...)
+  bool eog = false;      // an end-of-generation token: the last event of the run
+  double ms = 0.0;       // its forward pass (prefill for index 0) and its choice
+  // Up to n_probs candidates, highest first: the sampler's after its filters; greedy without
+  // a penalty: the n_probs highest logits, p normalized over them.
+  std::span<const Sampler::Candidate> top;
+};
+
+// A stage of the run ended: "prefill" (prompt tokens) or "decode" (tokens fed back).
+struct StageEvent {
+  std::string_view stage;
+  int64_t tokens = 0;
+  double ms = 0.0;
+};
+
+struct GenerateCallbacks {
+  std::function<bool(const TokenEvent&)> on_token;  // returns false to stop
+  std::function<void(const StageEvent&)> on_stage;
+};
+
+enum class StopReason { Eog, MaxTokens, ContextFull, Callback };
+const char* stop_reason_name(StopReason reason);
+
+struct GenerateStats {
+  std::vector<int32_t> tokens;  // generated, the end-of-generation token included
+  int64_t n_prompt = 0;
+  int64_t n_decode = 0;  // forward passes after the prompt (one per token fed back)
+  double prefill_ms = 0.0, decode_ms = 0.0;
+  StopReason stop = StopReason::MaxTokens;
+  std::string text;  // the generated text (control tokens left out)
+  double prefill_tps() const { return prefill_ms > 0 ? 1e3 * double(n_prompt) / prefill_ms : 0; }
+  double decode_tps() const { return decode_ms > 0 ? 1e3 * double(n_decode) / decode_ms : 0; }
+};
+
+// Prompt → tokens on a session: the prompt in n_batch chunks, then one token per forward pass.
+// The device does the heavy part of each choice: argmax (greedy), or top-k whose ids and
+// logits alone come back to the host for the Sampler (k = Sampler::shortlist, the penalized
+// tokens' logits gathered beside them), so a step reads back k values, not n_vocab. Stops at
+// the tokenizer's end-of-generation tokens, max_tokens, a full context, or a callback.
+// Owns a small device tensor (the penalized token ids), hence a class.
+class Generator {
+ public:
+  Generator(Backend& be, Session& session, const tok::Tokenizer& tokenizer,
+            GenerateOptions options);
+  ~Generator();
+  Generator(const Generator&) = delete;
+  Generator& operator=(const Generator&) = delete;
+
+  // Continues the session (position n_past) with the prompt, then generates. A later call
+  // continues the same conversation; the sampler keeps its state across calls.
+  GenerateStats run(std::span<const int32_t> prompt, const GenerateCallbacks& callbacks = {});
+
+ private:
+  int32_t choose(const Tensor& logits, std::vector<Sampler::Candidate>& top);
+  void upload_penalized();
+
+  Backend& be_;
+  Session& session_;
+  const tok::Tokenizer& tokenizer_;
+  GenerateOptions options_;
+  Sampler sampler_;
+  Tensor penalized_;                    // [repeat_last_n] I32, padded by repeating its first id
+  std::vector<int32_t> penalized_ids_;  // what penalized_ holds, distinct
+};
 
 }  // namespace ml

@@ -11,9 +11,9 @@
 namespace ml::synth {
 
 struct PresetInfo {
-  std::string name;  // "llama3.2-1b"
-  std::string arch;  // general.architecture
-  std::string about; // the release it mirrors
+  std::string name;   // "llama3.2-1b"
+  std::string arch;   // general.architecture
+  std::string about;  // the release it mirrors
 };
 
 const std::vector<PresetInfo>& presets();

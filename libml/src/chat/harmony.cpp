@@ -29,6 +29,8 @@ std::string word_at(std::string_view h, size_t i) {
   return std::string(h.substr(i, end - i));
 }
 
+}  // namespace
+
 void parse_header(std::string_view h, HarmonyMessage& m) {
   if (h.substr(0, kStart.size()) == kStart) {
     h.remove_prefix(kStart.size());
@@ -42,8 +44,6 @@ void parse_header(std::string_view h, HarmonyMessage& m) {
     m.content_type = word_at(h, c + kConstrain.size());
   }
 }
-
-}  // namespace
 
 std::string render_harmony(std::span<const Message> messages, const HarmonyOptions& o) {
   if (o.reasoning != "low" && o.reasoning != "medium" && o.reasoning != "high") {

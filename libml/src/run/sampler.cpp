@@ -1,6 +1,9 @@
 // Sampling from logits on the host, in llama.cpp's default order: repetition penalty,
 // top-k, softmax, top-p, min-p, temperature, then one uniform draw from a seeded
-// mt19937_64 (converted to [0, 1) by hand so every platform draws the same token).
+// mt19937_64 (converted to [0, 1) by hand so every platform draws the same token). The chain
+// runs over the whole vocabulary or over a shortlist the device picked (Generator): the
+// penalty only moves recent tokens, so the top_k highest logits plus the recent tokens hold
+// every token the chain can keep.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -37,19 +40,44 @@ void Sampler::accept(int32_t token) {
   while (int(recent_.size()) > params_.repeat_last_n) recent_.pop_front();
 }
 
+std::vector<int32_t> Sampler::penalized() const {
+  if (params_.repeat_penalty == 1.0f) return {};
+  std::vector<int32_t> seen(recent_.begin(), recent_.end());
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  return seen;
+}
+
+int64_t Sampler::shortlist(int64_t n_vocab) const {
+  // The best unpenalized tokens are among the highest (k + n_penalized) logits.
+  const auto n_penalized = int64_t(penalized().size());
+  if (params_.temperature <= 0.0f) return std::min(1 + n_penalized, n_vocab);
+  if (params_.top_k <= 0) return n_vocab;
+  return std::min(int64_t(params_.top_k) + n_penalized, n_vocab);
+}
+
 std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logits) const {
   if (logits.empty()) fail("sampler: no logits");
   std::vector<Candidate> c(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) c[i] = {int32_t(i), logits[i], 0.0f};
-  if (params_.repeat_penalty != 1.0f) {
-    std::vector<int32_t> seen(recent_.begin(), recent_.end());
-    std::sort(seen.begin(), seen.end());
-    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
-    for (int32_t t : seen) {
-      if (t < 0 || size_t(t) >= c.size()) continue;
-      float& l = c[size_t(t)].logit;
-      l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
-    }
+  return candidates(std::move(c));
+}
+
+std::vector<Sampler::Candidate> Sampler::candidates(std::vector<Candidate> c) const {
+  if (c.empty()) fail("sampler: no candidates");
+  std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+  c.erase(std::unique(c.begin(), c.end(),
+                      [](const Candidate& a, const Candidate& b) { return a.id == b.id; }),
+          c.end());
+  // Penalties first: both lists are sorted by id.
+  const std::vector<int32_t> seen = penalized();
+  auto s = seen.begin();
+  for (Candidate& x : c) {
+    while (s != seen.end() && *s < x.id) ++s;
+    if (s == seen.end()) break;
+    if (*s == x.id)
+      x.logit =
+          x.logit > 0.0f ? x.logit / params_.repeat_penalty : x.logit * params_.repeat_penalty;
   }
   auto higher = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
@@ -84,8 +112,8 @@ std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logit
   return c;
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
-  const std::vector<Candidate> c = candidates(logits);
+int32_t Sampler::draw(std::span<const Candidate> c) {
+  if (c.empty()) fail("sampler: nothing to draw from");
   const double u = double(rng_() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
   double mass = 0.0;
   for (const Candidate& x : c) {
@@ -93,6 +121,10 @@ int32_t Sampler::sample(std::span<const float> logits) {
     if (u < mass) return x.id;
   }
   return c.back().id;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  return draw(candidates(logits));
 }
 
 }  // namespace ml
