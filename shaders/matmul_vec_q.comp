@@ -6,8 +6,9 @@
 // Fast because decoding a weight is a mask or a shift per four values instead of an
 // int-to-float conversion and a multiply per value, and scales apply once per 16-32 values:
 // the float kernels are bound by that decode, not by the loads. The x quantization is done
-// once per unit for all ROWS rows. Results differ from the float kernels by x's rounding to
-// 8 bits (relative ~1e-3 of |row| |x|), which llama.cpp's Vulkan and CUDA backends accept too.
+// once per unit for all ROWS rows. Rounding x to 8 bits alone (llama.cpp's q8_1) moves results
+// by ~1e-3 of |row| |x|; with X_RESIDUAL the rounding's remainder is rounded to int8 too and
+// dotted with the same weight words (one more dot4 per word), ~1e-5.
 #extension GL_GOOGLE_include_directive : require
 #if USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -43,6 +44,8 @@ layout(push_constant) uniform Push {
 // x blocks of the current unit (see quant_dot.glsl); NXB = QU / 32 is known after the include.
 uint xq[16];
 float xd[2];
+uint xr[16];
+float xe[2];
 float xs[4];
 #include "quant_dot.glsl"
 #define NXB (QU / 32u)
@@ -67,6 +70,20 @@ void quantize_x(uint xi, uint b) {
   xd[b] = amax / 127.0;
   const float inv = amax > 0.0 ? 1.0 / amax : 0.0;
   for (uint c = 0u; c < 8u; ++c) xq[8u * b + c] = packSnorm4x8(v[c] * inv);
+#if X_RESIDUAL
+  // What the int8 rounding left, rounded to int8 again: x ~= xd q + xe r to ~1e-5 relative.
+  float rmax = 0.0;
+  for (uint c = 0u; c < 8u; ++c) {
+    v[c] -= unpackSnorm4x8(xq[8u * b + c]) * amax;
+    const vec4 a = abs(v[c]);
+    rmax = max(rmax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  xe[b] = rmax / 127.0;
+  const float rinv = rmax > 0.0 ? 1.0 / rmax : 0.0;
+  for (uint c = 0u; c < 8u; ++c) xr[8u * b + c] = packSnorm4x8(v[c] * rinv);
+#else
+  xe[b] = 0.0;
+#endif
 }
 
 void main() {

@@ -4,6 +4,7 @@
 // grids) and declares the quantized x of the current unit as private globals:
 //   uint xq[NXB * 8]   int8x4 words of NXB 32-value blocks of x, in value order
 //   float xd[NXB]      their scales (x ~= xd * q)
+//   uint xr[NXB * 8], float xe[NXB]  the residual x - xd * q as int8 and scale (X_RESIDUAL)
 //   float xs[NXB * 2]  the float sums of x over each 16-value half
 // A unit is QU consecutive values of a weight block (one 32-value block, or two sub-blocks of
 // a K-quant that share their bytes); x_offset(u, b) is where x block b of unit u starts.
@@ -25,6 +26,17 @@ int dot4(uint a, uint b) {
   return va.x * vb.x + va.y * vb.y + va.z * vb.z + va.w * vb.w;
 }
 #endif
+
+// The products of weight word a with x word i, for the int8 x and (X_RESIDUAL) for the int8
+// rounding of what the first left over; xmul scales such a pair by x block b's two scales.
+ivec2 dotx(uint a, uint i) {
+#if X_RESIDUAL
+  return ivec2(dot4(a, xq[i]), dot4(a, xr[i]));
+#else
+  return ivec2(dot4(a, xq[i]), 0);
+#endif
+}
+float xmul(uint b, ivec2 s) { return xd[b] * float(s.x) + xe[b] * float(s.y); }
 
 // 16 bytes from any byte offset: five word loads and funnel shifts, no branch (blocks of 17,
 // 18, 22, 34, 210 bytes sit at every alignment). (w << 1) << (31 - s) is w << (32 - s) without
@@ -51,12 +63,12 @@ uint x_offset(uint u, uint b) { return u * 32u; }
 
 // Sum over the 32 values of one block whose qs[j] holds value j (low nibble) and j + 16 (high):
 // the nibbles as words lo/hi, plus a 5th bit per value for Q5_0/Q5_1.
-int dot_nibbles(uvec4 q, uint qh) {
-  int s = 0;
+ivec2 dot_nibbles(uvec4 q, uint qh) {
+  ivec2 s = ivec2(0);
   for (uint c = 0u; c < 4u; ++c) {
     const uint lo = (q[c] & M4) | spread4(qh >> (4u * c));
     const uint hi = ((q[c] >> 4) & M4) | spread4(qh >> (16u + 4u * c));
-    s += dot4(lo, xq[c]) + dot4(hi, xq[4u + c]);
+    s += dotx(lo, c) + dotx(hi, 4u + c);
   }
   return s;
 }
@@ -64,34 +76,34 @@ int dot_nibbles(uvec4 q, uint qh) {
 #if defined(TYPE_Q4_0)
 // block_q4_0: f16 d, qs[16]; v = d * (q - 8).
 float dot_unit(uint bb, uint j) {
-  return w_f16(bb) * (xd[0] * float(dot_nibbles(w_u128(bb + 2u), 0u)) - 8.0 * (xs[0] + xs[1]));
+  return w_f16(bb) * (xmul(0u, dot_nibbles(w_u128(bb + 2u), 0u)) - 8.0 * (xs[0] + xs[1]));
 }
 #elif defined(TYPE_Q4_1)
 // block_q4_1: f16 d, f16 m, qs[16]; v = d * q + m.
 float dot_unit(uint bb, uint j) {
   const vec2 dm = unpackHalf2x16(w_u32(bb));
-  return dm.x * xd[0] * float(dot_nibbles(w_u128(bb + 4u), 0u)) + dm.y * (xs[0] + xs[1]);
+  return dm.x * xmul(0u, dot_nibbles(w_u128(bb + 4u), 0u)) + dm.y * (xs[0] + xs[1]);
 }
 #elif defined(TYPE_Q5_0)
 // block_q5_0: f16 d, u32 qh, qs[16]; v = d * (q - 16).
 float dot_unit(uint bb, uint j) {
-  const int s = dot_nibbles(w_u128(bb + 6u), w_u32(bb + 2u));
-  return w_f16(bb) * (xd[0] * float(s) - 16.0 * (xs[0] + xs[1]));
+  const ivec2 s = dot_nibbles(w_u128(bb + 6u), w_u32(bb + 2u));
+  return w_f16(bb) * (xmul(0u, s) - 16.0 * (xs[0] + xs[1]));
 }
 #elif defined(TYPE_Q5_1)
 // block_q5_1: f16 d, f16 m, u32 qh, qs[16]; v = d * q + m.
 float dot_unit(uint bb, uint j) {
   const vec2 dm = unpackHalf2x16(w_u32(bb));
-  const int s = dot_nibbles(w_u128(bb + 8u), w_u32(bb + 4u));
-  return dm.x * xd[0] * float(s) + dm.y * (xs[0] + xs[1]);
+  const ivec2 s = dot_nibbles(w_u128(bb + 8u), w_u32(bb + 4u));
+  return dm.x * xmul(0u, s) + dm.y * (xs[0] + xs[1]);
 }
 #elif defined(TYPE_Q8_0)
 // block_q8_0: f16 d, int8 qs[32]: the bytes are already int8x4 words.
 float dot_unit(uint bb, uint j) {
   const uvec4 a = w_u128(bb + 2u), b = w_u128(bb + 18u);
-  int s = 0;
-  for (uint c = 0u; c < 4u; ++c) s += dot4(a[c], xq[c]) + dot4(b[c], xq[4u + c]);
-  return w_f16(bb) * xd[0] * float(s);
+  ivec2 s = ivec2(0);
+  for (uint c = 0u; c < 4u; ++c) s += dotx(a[c], c) + dotx(b[c], 4u + c);
+  return w_f16(bb) * xmul(0u, s);
 }
 #elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
 // The grid through a 256-entry table in shared memory indexed by a whole qs byte: entry =
@@ -104,13 +116,13 @@ void fill_lut() {
     lut[b] = grid_byte(b & 15u) | (grid_byte(b >> 4) << 16);
   barrier();
 }
-int dot_grid(uvec4 q) {
-  int s = 0;
+ivec2 dot_grid(uvec4 q) {
+  ivec2 s = ivec2(0);
   for (uint c = 0u; c < 4u; ++c) {
     const uint p01 = lut[q[c] & 0xFFu] | (lut[(q[c] >> 8) & 0xFFu] << 8);
     const uint p23 = lut[(q[c] >> 16) & 0xFFu] | (lut[q[c] >> 24] << 8);
-    s += dot4((p01 & 0xFFFFu) | (p23 << 16), xq[c]) +
-         dot4((p01 >> 16) | (p23 & 0xFFFF0000u), xq[4u + c]);
+    s += dotx((p01 & 0xFFFFu) | (p23 << 16), c) +
+         dotx((p01 >> 16) | (p23 & 0xFFFF0000u), 4u + c);
   }
   return s;
 }
@@ -119,12 +131,12 @@ int dot_grid(uvec4 q) {
 float dot_unit(uint bb, uint j) {
   const uint e = w_u8(bb);
   const float d = uintBitsToFloat(e < 2u ? (0x00200000u << e) : ((e - 1u) << 23));
-  return d * xd[0] * float(dot_grid(w_u128(bb + 1u)));
+  return d * xmul(0u, dot_grid(w_u128(bb + 1u)));
 }
 #else
 // block_iq4_nl: f16 d, qs[16]; v = d * kvalues_iq4nl[q].
 float dot_unit(uint bb, uint j) {
-  return w_f16(bb) * xd[0] * float(dot_grid(w_u128(bb + 2u)));
+  return w_f16(bb) * xmul(0u, dot_grid(w_u128(bb + 2u)));
 }
 #endif
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
@@ -149,7 +161,7 @@ float dot_unit(uint bb, uint j) {
   const uvec4 ha = w_u128(bb + 16u), hb = w_u128(bb + 32u);  // qh: bit 2j + h of byte l
 #endif
   const uvec4 qa = w_u128(qs), qb = w_u128(qs + 16u);
-  int s0 = 0, s1 = 0;
+  ivec2 s0 = ivec2(0), s1 = ivec2(0);
   for (uint c = 0u; c < 4u; ++c) {
     uint a0 = qa[c] & M4, b0 = qb[c] & M4, a1 = (qa[c] >> 4) & M4, b1 = (qb[c] >> 4) & M4;
 #if defined(TYPE_Q5_K)
@@ -158,11 +170,11 @@ float dot_unit(uint bb, uint j) {
     a1 |= ((ha[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
     b1 |= ((hb[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
 #endif
-    s0 += dot4(a0, xq[c]) + dot4(b0, xq[4u + c]);
-    s1 += dot4(a1, xq[8u + c]) + dot4(b1, xq[12u + c]);
+    s0 += dotx(a0, c) + dotx(b0, 4u + c);
+    s1 += dotx(a1, 8u + c) + dotx(b1, 12u + c);
   }
   const vec2 dm = unpackHalf2x16(w_u32(bb));
-  return dm.x * (sm0.x * xd[0] * float(s0) + sm1.x * xd[1] * float(s1)) -
+  return dm.x * (sm0.x * xmul(0u, s0) + sm1.x * xmul(1u, s1)) -
          dm.y * (sm0.y * (xs[0] + xs[1]) + sm1.y * (xs[2] + xs[3]));
 }
 #elif defined(TYPE_Q6_K)
@@ -178,20 +190,20 @@ float dot_unit(uint bb, uint j) {
   const uint n = j >> 1, c0 = j & 1u;
   const uint ql = bb + 64u * n + 32u * c0, qh = bb + 128u + 32u * n;
   const uvec4 la = w_u128(ql), lb = w_u128(ql + 16u), ha = w_u128(qh), hb = w_u128(qh + 16u);
-  int s[4] = int[4](0, 0, 0, 0);  // quarter c0 halves 0 and 1, quarter c0 + 2 halves 0 and 1
+  ivec2 s[4] = ivec2[4](ivec2(0), ivec2(0), ivec2(0), ivec2(0));  // quarter c0 halves 0 and 1, quarter c0 + 2 halves 0 and 1
   for (uint c = 0u; c < 4u; ++c) {
     const uint sh = 2u * c0;
-    s[0] += dot4((la[c] & M4) | (((ha[c] >> sh) & 0x03030303u) << 4), xq[c]);
-    s[1] += dot4((lb[c] & M4) | (((hb[c] >> sh) & 0x03030303u) << 4), xq[4u + c]);
-    s[2] += dot4(((la[c] >> 4) & M4) | (((ha[c] >> (sh + 4u)) & 0x03030303u) << 4), xq[8u + c]);
-    s[3] += dot4(((lb[c] >> 4) & M4) | (((hb[c] >> (sh + 4u)) & 0x03030303u) << 4), xq[12u + c]);
+    s[0] += dotx((la[c] & M4) | (((ha[c] >> sh) & 0x03030303u) << 4), c);
+    s[1] += dotx((lb[c] & M4) | (((hb[c] >> sh) & 0x03030303u) << 4), 4u + c);
+    s[2] += dotx(((la[c] >> 4) & M4) | (((ha[c] >> (sh + 4u)) & 0x03030303u) << 4), 8u + c);
+    s[3] += dotx(((lb[c] >> 4) & M4) | (((hb[c] >> (sh + 4u)) & 0x03030303u) << 4), 12u + c);
   }
   // scales 8n + 2c + (l >= 16): quarter c0 at bytes 2c0, 2c0 + 1; quarter c0 + 2 four on.
   const uint sa = w_u16(bb + 192u + 8u * n + 2u * c0), sb = w_u16(bb + 196u + 8u * n + 2u * c0);
-  const float r = float(sext8(sa)) * (xd[0] * float(s[0]) - 32.0 * xs[0]) +
-                  float(sext8(sa >> 8)) * (xd[0] * float(s[1]) - 32.0 * xs[1]) +
-                  float(sext8(sb)) * (xd[1] * float(s[2]) - 32.0 * xs[2]) +
-                  float(sext8(sb >> 8)) * (xd[1] * float(s[3]) - 32.0 * xs[3]);
+  const float r = float(sext8(sa)) * (xmul(0u, s[0]) - 32.0 * xs[0]) +
+                  float(sext8(sa >> 8)) * (xmul(0u, s[1]) - 32.0 * xs[1]) +
+                  float(sext8(sb)) * (xmul(1u, s[2]) - 32.0 * xs[2]) +
+                  float(sext8(sb >> 8)) * (xmul(1u, s[3]) - 32.0 * xs[3]);
   return w_f16(bb + 208u) * r;
 }
 #else

@@ -148,8 +148,8 @@ enum class MatmulKernel {
   automatic,  // matvec for up to 8 tokens (vec_q8 where the type has it, else vec), tiled beyond
   vec,        // matmul_vec.comp or matmul_vec_staged.comp (per type; ML_MATVEC overrides),
               // one workgroup per ROWS rows per token; f32 x, error is f32 rounding only
-  vec_q8,     // matmul_vec_q.comp: x rounded to int8 per 32 values (relative error ~1e-3 of
-              // |row| |x|), integer dot products; gpu_supports_q8 types only
+  vec_q8,     // matmul_vec_q.comp: x as two int8 roundings per 32 values (relative error
+              // ~1e-5 of |row| |x|), integer dot products; gpu_supports_q8 types only
   tiled,      // matmul_tiled.comp
 };
 

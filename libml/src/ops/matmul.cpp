@@ -155,9 +155,11 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
 // matmul_vec_staged.comp first copies each row's next CB blocks to shared memory with
 // coalesced 16-byte loads (see the shader); matmul_vec_q.comp quantizes x to int8 blocks and
 // takes integer dot products (packed int8x4 where the device has shaderIntegerDotProduct,
-// q8_plain forces the plain-integer fallback). The float configs were chosen per type from
-// H100 runs of every config (bench/README.md, bench/results/h100-2026-11-23-s2-matmul.jsonl).
-enum class VecKernel : uint32_t { direct, staged, q8, q8_plain };
+// q8_plain forces the plain-integer fallback); both also round x's remainder to int8
+// (X_RESIDUAL: ~1e-5 relative, gate C's 1e-4 holds), q8_single does not (llama.cpp's q8_1). The
+// float configs were chosen per type from H100 runs of every config (bench/README.md,
+// bench/results/h100-2026-11-23-s2-matmul.jsonl).
+enum class VecKernel : uint32_t { direct, staged, q8, q8_plain, q8_single };
 struct VecConfig {
   VecKernel kernel;
   uint32_t workgroup;  // staged and q8: invocations (0: sized by k); direct: sized by k
@@ -220,13 +222,14 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // (10-30% of the copy bandwidth on the H100); not yet measured on the H100 (see the report).
   if (q8 && has_q8) c = {VecKernel::q8, 0, 4, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
-  // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products. A q8 kernel applies
+  // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
+  // residual. A q8 kernel applies
   // only where it may (q8 and a type that has one); the type's default runs otherwise.
   if (const char* e = std::getenv("ML_MATVEC")) {
     unsigned a = 0, b = 0, r = 0, g = 0;
-    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || a > 3 || r == 0 || r > 64 ||
+    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || a > 4 || r == 0 || r > 64 ||
         (a == 1 && (g == 0 || g > 16)))
-      fail("ML_MATVEC = \"", e, "\": expected kernel(0-3),workgroup,rows(1-64),groups(1-16)");
+      fail("ML_MATVEC = \"", e, "\": expected kernel(0-4),workgroup,rows(1-64),groups(1-16)");
     if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r, g};
   }
   return c;
@@ -237,7 +240,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                 bool q8) {
   vk::Device& device = rec.device();
   VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
-  const bool integer = c.kernel == VecKernel::q8 || c.kernel == VecKernel::q8_plain;
+  const bool integer = c.kernel >= VecKernel::q8;
   const bool staged = c.kernel == VecKernel::staged && !(variant(w.type).element_bytes && w.k % 8);
   auto defines = type_defines(w.type);
   uint32_t wg = 0, shared = 0;
@@ -249,8 +252,9 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                                : units >= 256 ? 256
                                : units >= 128 ? 128
                                               : 64);
-    const bool int_dot = c.kernel == VecKernel::q8 && device.limits().integer_dot_product;
+    const bool int_dot = c.kernel != VecKernel::q8_plain && device.limits().integer_dot_product;
     defines.push_back({"INT_DOT", int_dot ? "1" : "0"});
+    defines.push_back({"X_RESIDUAL", c.kernel != VecKernel::q8_single ? "1" : "0"});
     shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL byte table
   } else if (staged) {
     source = "matmul_vec_staged.comp";
@@ -382,8 +386,8 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
   check_weight(w);
   if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
   if (n_tokens == 0) return;
-  if (kernel == MatmulKernel::automatic)
-    kernel = n_tokens <= 8 ? MatmulKernel::vec : MatmulKernel::tiled;
+  // automatic stays automatic for a matvec: the integer kernel where the type has one.
+  if (kernel == MatmulKernel::automatic && n_tokens > 8) kernel = MatmulKernel::tiled;
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
     fail("matmul: no integer matvec for weight type ", gguf::type_name(w.type));
   if (kernel != MatmulKernel::tiled)
