@@ -106,6 +106,7 @@ void moe_route(const float* logits, int64_t n_expert, int k, int32_t* ids, float
 
 // ---------------------------------------------------------------------------------------
 // matmul (libml/src/ops/matmul.cpp, shaders/matmul_vec.comp, matmul_vec_staged.comp,
+// matmul_vec_q.comp + quant_dot.glsl,
 // matmul_tiled.comp, dequant.comp): y = W x with W in its GGUF type, x and y f32.
 // ---------------------------------------------------------------------------------------
 

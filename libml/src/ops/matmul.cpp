@@ -219,7 +219,7 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   }
   const bool has_q8 = q8_unit(type) != 0;
   // Every type with an integer decode: the float kernels are bound by their per-value decode
-  // (10-30% of the copy bandwidth on the H100); not yet measured on the H100 (see the report).
+  // (10-30% of the copy bandwidth on the H100). Integer kernel: not measured on the H100 yet.
   if (q8 && has_q8) c = {VecKernel::q8, 0, 4, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
   // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
