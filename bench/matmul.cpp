@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-tiled", skip_tiled, "only the one-token matvec");
   std::vector<std::string> configs = {""};
   app.add_option("--matvec-config", configs,
-                 "ML_MATVEC values to compare (staged,workgroup,rows,groups)");
+                 "ML_MATVEC values to compare (kernel,workgroup,rows,groups; kernel 0 direct, "
+                 "1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding)");
   app.add_option("--device", device_index, "Vulkan device index");
   try {
     app.parse(argc, argv);

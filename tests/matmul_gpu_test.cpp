@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 #include "ml/ops.h"
@@ -21,6 +22,11 @@ using ::testing::HasSubstr;
 // |gpu - cpu| <= kTolerance * ||row|| * ||x||: the Cauchy-Schwarz scale of a dot product,
 // room for f32 accumulation in a different order.
 constexpr double kTolerance = 1e-5;
+// matmul_vec_q.comp rounds x to int8 per 32 values (scale amax / 127) and the remainder
+// again: the dot product moves by ~1e-5 of the same scale (gate C's 1e-4 must hold); with
+// one rounding only (ML_MATVEC kernel 4, llama.cpp's q8_1) by ~1e-3.
+constexpr double kQ8Tolerance = 1e-4;
+constexpr double kQ8SingleTolerance = 1e-2;
 
 std::vector<float> random_floats(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -143,6 +149,30 @@ TEST_F(MatmulGpu, MatvecSeveralTokens) {
   }
 }
 
+// matmul_vec_q.comp against the same CPU reference, for every type it has, with the packed
+// int8x4 products (where the device has them) and with the plain-integer fallback.
+TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
+  for (const char* config : {"", "3,0,4,0", "2,64,3,0", "4,0,2,0"}) {
+    if (*config) setenv("ML_MATVEC", config, 1);
+    const double tolerance = config[0] == '4' ? kQ8SingleTolerance : kQ8Tolerance;
+    for (Type type : gpu_types()) {
+      if (!gpu_supports_q8(type)) continue;
+      for (auto [m, k] : shapes(type)) {
+        SCOPED_TRACE(cat(gguf::type_name(type), " m=", m, " k=", k, " ML_MATVEC=", config));
+        const double e = check_matmul(*device_, *ring_, type, m, k, 1, MatmulKernel::vec_q8);
+        EXPECT_LE(e, tolerance);
+        EXPECT_GT(e, 0.0);  // x was rounded: the float kernel did not run
+      }
+    }
+    unsetenv("ML_MATVEC");
+  }
+  EXPECT_LE(check_matmul(*device_, *ring_, Type::Q6_K, 7, 512, 3, MatmulKernel::automatic),
+            kQ8Tolerance);
+  EXPECT_THAT(
+      error_of([&] { check_matmul(*device_, *ring_, Type::F16, 1, 32, 1, MatmulKernel::vec_q8); }),
+      HasSubstr("no integer matvec for weight type F16"));
+}
+
 TEST_F(MatmulGpu, TiledEveryType) {
   // 70 rows: two row tiles, the second ragged; 9 tokens: one ragged token tile.
   for (Type type : gpu_types()) {
@@ -184,7 +214,7 @@ TEST_F(MatmulGpu, DequantizeEqualsCpuReference) {
 // W[ids[t][s]] x[t] (or x[t][s]) against the CPU matmul_id.
 double check_expert(vk::Device& device, vk::StagingRing& ring, Type type, uint64_t n_expert,
                     uint64_t m, uint64_t k, uint64_t n_used, uint64_t n, bool x_per_slot,
-                    size_t* dispatches = nullptr) {
+                    size_t* dispatches = nullptr, MatmulKernel kernel = MatmulKernel::vec) {
   const auto w = quant::random_blocks(type, n_expert * m * k, 5);
   const auto x = random_floats(n * (x_per_slot ? n_used : 1) * k, 6);
   std::vector<int32_t> ids(n * n_used);
@@ -196,13 +226,25 @@ double check_expert(vk::Device& device, vk::StagingRing& ring, Type type, uint64
   auto ib = vk::upload_buffer(device, ring, std::span<const int32_t>(ids), "ids");
   vk::Buffer yb(device, ref.size() * 4, vk::Memory::device, "y");
   vk::Recorder rec(device);
-  matmul_id(rec, {wb.get(), 0, type, k, m, n_expert}, *xb, x_per_slot, *ib, n_used, n, yb);
+  matmul_id(rec, {wb.get(), 0, type, k, m, n_expert}, *xb, x_per_slot, *ib, n_used, n, yb, kernel);
   if (dispatches) *dispatches = rec.n_dispatches();
   rec.submit();
   const auto y = vk::download<float>(ring, yb, ref.size());
+  // The integer kernel's error scales with |row| |x| (see kQ8Tolerance): bound both.
+  double q8_scale = 0;
+  if (kernel != MatmulKernel::vec) {
+    const uint64_t rb = gguf::row_bytes(type, k);
+    double rn = 0, xn = 0;
+    for (uint64_t r = 0; r < n_expert * m; ++r)
+      rn = std::max(rn, norm(quant::dequantize(type, std::span(w).subspan(r * rb, rb), k)));
+    for (uint64_t v = 0; v < x.size() / k; ++v)
+      xn = std::max(xn, norm(std::span(x).subspan(v * k, k)));
+    q8_scale = rn * xn;
+  }
   double worst = 0;
   for (size_t i = 0; i < y.size(); ++i) {
-    const double e = std::fabs(double(y[i]) - ref[i]) / (std::fabs(ref[i]) + 1.0);
+    const double e =
+        std::fabs(double(y[i]) - ref[i]) / (q8_scale > 0 ? q8_scale : std::fabs(ref[i]) + 1.0);
     worst = std::max(worst, std::isnan(e) ? INFINITY : e);
   }
   return worst;
@@ -214,6 +256,11 @@ TEST_F(MatmulGpu, ExpertMatvecSelectsRowsById) {
       const uint64_t k = block(type) == 256 ? 512 : 2880 / 15;  // 192: gpt-oss-tiny's expert ff
       SCOPED_TRACE(cat(gguf::type_name(type), per_slot ? " x per slot" : " shared x"));
       EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot), 1e-5);
+      if (gpu_supports_q8(type)) {
+        EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot, nullptr,
+                               MatmulKernel::automatic),
+                  kQ8Tolerance);
+      }
     }
 }
 
@@ -256,6 +303,11 @@ TEST_F(MatmulGpu, SlicesWhenWeightExceedsStorageBufferRange) {
     EXPECT_LE(check_matmul(device, ring, type, 101, k, 2, MatmulKernel::tiled, &dispatches),
               kTolerance);
     EXPECT_GT(dispatches, 2u);
+    if (gpu_supports_q8(type)) {
+      EXPECT_LE(check_matmul(device, ring, type, 101, k, 1, MatmulKernel::vec_q8, &dispatches),
+                kQ8Tolerance);
+      EXPECT_GT(dispatches, 2u);
+    }
   }
   size_t dispatches = 0;
   EXPECT_LE(check_expert(device, ring, Type::MXFP4, 8, 9, 160, 2, 1, true, &dispatches), 1e-5);

@@ -106,6 +106,7 @@ void moe_route(const float* logits, int64_t n_expert, int k, int32_t* ids, float
 
 // ---------------------------------------------------------------------------------------
 // matmul (libml/src/ops/matmul.cpp, shaders/matmul_vec.comp, matmul_vec_staged.comp,
+// matmul_vec_q.comp + quant_dot.glsl,
 // matmul_tiled.comp, dequant.comp): y = W x with W in its GGUF type, x and y f32.
 // ---------------------------------------------------------------------------------------
 
@@ -136,6 +137,8 @@ struct GpuWeight {
 // Types the kernels decode: F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K
 // MXFP4 IQ4_NL IQ4_XS.
 bool gpu_supports(gguf::Type type);
+// Whether matmul_vec_q.comp (x quantized to int8 blocks, integer dot products) has the type.
+bool gpu_supports_q8(gguf::Type type);
 std::vector<gguf::Type> gpu_types();
 
 // Copies bytes into a new device buffer padded to a multiple of 16 bytes.
@@ -143,9 +146,11 @@ std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& r
                                           std::span<const std::byte> bytes, std::string name);
 
 enum class MatmulKernel {
-  automatic,  // matvec for up to 8 tokens, tiled beyond
+  automatic,  // matvec for up to 8 tokens (vec_q8 where the type has it, else vec), tiled beyond
   vec,        // matmul_vec.comp or matmul_vec_staged.comp (per type; ML_MATVEC overrides),
-              // one workgroup per ROWS rows per token
+              // one workgroup per ROWS rows per token; f32 x, error is f32 rounding only
+  vec_q8,     // matmul_vec_q.comp: x as two int8 roundings per 32 values (relative error
+              // ~1e-5 of |row| |x|), integer dot products; gpu_supports_q8 types only
   tiled,      // matmul_tiled.comp
 };
 
@@ -156,8 +161,11 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
 
 // Records the expert matmul (see the CPU matmul_id); ids is an int32 buffer
 // [n_tokens][n_used]. An id outside [0, n_expert) yields NaN rows.
+// kernel: automatic and vec_q8 as for matmul (integer kernel where the type has it), vec the
+// float-x kernels; tiled is refused.
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
-               const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y);
+               const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
+               MatmulKernel kernel = MatmulKernel::automatic);
 
 // Records y = all n_expert * m rows of W dequantized to f32, [n_expert * m][k].
 void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y);

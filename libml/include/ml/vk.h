@@ -65,8 +65,9 @@ struct Limits {
   std::string subgroup_operations;   // "basic vote arithmetic ballot shuffle ..."
   bool shader_float16 = false, shader_int8 = false, shader_int16 = false, shader_int64 = false;
   bool storage_buffer_16bit = false, storage_buffer_8bit = false;
-  bool cooperative_matrix = false;  // VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix
-  bool timestamps = false;          // compute queue timestamps
+  bool cooperative_matrix = false;   // VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix
+  bool integer_dot_product = false;  // shaderIntegerDotProduct (core 1.3 or the KHR extension)
+  bool timestamps = false;           // compute queue timestamps
   double timestamp_period_ns = 0;
   struct Heap {
     uint64_t size = 0;

@@ -153,24 +153,51 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
 
 // How a type's matvec runs: matmul_vec.comp decodes straight from global memory;
 // matmul_vec_staged.comp first copies each row's next CB blocks to shared memory with
-// coalesced 16-byte loads (see the shader). Chosen per type from H100 runs of every config
-// (bench/README.md, bench/results/h100-2026-11-23-s2-matmul.jsonl).
+// coalesced 16-byte loads (see the shader); matmul_vec_q.comp quantizes x to int8 blocks and
+// takes integer dot products (packed int8x4 where the device has shaderIntegerDotProduct,
+// q8_plain forces the plain-integer fallback); both also round x's remainder to int8
+// (X_RESIDUAL: ~1e-5 relative, gate C's 1e-4 holds), q8_single does not (llama.cpp's q8_1). The
+// float configs were chosen per type from H100 runs of every config (bench/README.md,
+// bench/results/h100-2026-11-23-s2-matmul.jsonl).
+enum class VecKernel : uint32_t { direct, staged, q8, q8_plain, q8_single };
 struct VecConfig {
-  bool staged;
-  uint32_t workgroup;  // staged: invocations (the direct kernel sizes them by k)
+  VecKernel kernel;
+  uint32_t workgroup;  // staged and q8: invocations (0: sized by k); direct: sized by k
   uint32_t rows;       // rows per workgroup
   uint32_t groups;     // staged: 8-value groups per invocation and row per step
 };
 
-VecConfig vec_config(Type type, uint64_t rows) {
-  VecConfig c{false, 0, 2, 0};
+// Types with a matmul_vec_q.comp decode (quant_dot.glsl), and the values of one unit there.
+uint32_t q8_unit(Type type) {
+  switch (type) {
+    case Type::Q4_0:
+    case Type::Q4_1:
+    case Type::Q5_0:
+    case Type::Q5_1:
+    case Type::Q8_0:
+    case Type::MXFP4:
+    case Type::IQ4_NL:
+      return 32;
+    case Type::Q4_K:
+    case Type::Q5_K:
+    case Type::Q6_K:
+      return 64;
+    default:
+      return 0;
+  }
+}
+
+// q8: whether the integer kernel may be used (automatic); vec keeps the float-x kernels,
+// whose error is f32 rounding only (gate D's 1e-4).
+VecConfig vec_config(Type type, uint64_t rows, bool q8) {
+  VecConfig c{VecKernel::direct, 0, 2, 0};
   switch (type) {
     case Type::F32:
     case Type::F16:
     case Type::BF16:
       // On the 201088-row LM head the direct kernel ran at 20-25% of the copy bandwidth
       // (cause not established), the staged one at 80%; the direct one wins elsewhere.
-      if (rows >= 65536) c = {true, 64, 1, 2};
+      if (rows >= 65536) c = {VecKernel::staged, 64, 1, 2};
       break;
     case Type::Q8_0:
     case Type::Q4_0:
@@ -185,31 +212,53 @@ VecConfig vec_config(Type type, uint64_t rows) {
     case Type::Q4_K:
     case Type::Q5_K:
     case Type::Q6_K:
-      c = {true, 128, 1, 2};  // Q5_K +15%, Q4_K/Q6_K +3-5%; Q5_1 203 -> 731 on 201088 rows
+      c = {VecKernel::staged, 128, 1, 2};  // Q5_K +15%, Q4_K/Q6_K +3-5%; Q5_1 203 -> 731
       break;
     default:
       break;
   }
-  // Tuning override for bench_matmul --matvec-config: "staged,workgroup,rows,groups".
+  const bool has_q8 = q8_unit(type) != 0;
+  // Every type with an integer decode: the float kernels are bound by their per-value decode
+  // (10-30% of the copy bandwidth on the H100). Integer kernel: not measured on the H100 yet.
+  if (q8 && has_q8) c = {VecKernel::q8, 0, 4, 0};
+  // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
+  // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
+  // residual. A q8 kernel applies
+  // only where it may (q8 and a type that has one); the type's default runs otherwise.
   if (const char* e = std::getenv("ML_MATVEC")) {
     unsigned a = 0, b = 0, r = 0, g = 0;
-    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || r == 0 || r > 64 ||
-        (a && (g == 0 || g > 16)))
-      fail("ML_MATVEC = \"", e, "\": expected staged,workgroup,rows(1-64),groups(1-16)");
-    c = {a != 0, b, r, g};
+    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || a > 4 || r == 0 || r > 64 ||
+        (a == 1 && (g == 0 || g > 16)))
+      fail("ML_MATVEC = \"", e, "\": expected kernel(0-4),workgroup,rows(1-64),groups(1-16)");
+    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r, g};
   }
   return c;
 }
 
 void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
-                const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot) {
+                const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot,
+                bool q8) {
   vk::Device& device = rec.device();
-  VecConfig c = vec_config(w.type, w.m * w.n_expert);
-  if (variant(w.type).element_bytes && w.k % 8) c.staged = false;  // float rows of any length
-  const uint32_t wg = c.staged ? device.workgroup_size(c.workgroup) : matvec_workgroup(device, w.k);
+  VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
+  const bool integer = c.kernel >= VecKernel::q8;
+  const bool staged = c.kernel == VecKernel::staged && !(variant(w.type).element_bytes && w.k % 8);
   auto defines = type_defines(w.type);
-  uint32_t shared = 0;
-  if (c.staged) {
+  uint32_t wg = 0, shared = 0;
+  const char* source = "matmul_vec.comp";
+  if (integer) {
+    source = "matmul_vec_q.comp";
+    const uint64_t units = w.k / q8_unit(w.type);
+    wg = device.workgroup_size(c.workgroup    ? c.workgroup
+                               : units >= 256 ? 256
+                               : units >= 128 ? 128
+                                              : 64);
+    const bool int_dot = c.kernel != VecKernel::q8_plain && device.limits().integer_dot_product;
+    defines.push_back({"INT_DOT", int_dot ? "1" : "0"});
+    defines.push_back({"X_RESIDUAL", c.kernel != VecKernel::q8_single ? "1" : "0"});
+    shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL byte table
+  } else if (staged) {
+    source = "matmul_vec_staged.comp";
+    wg = device.workgroup_size(c.workgroup);
     const auto& t = gguf::traits(w.type);
     const Variant& v = variant(w.type);
     const uint32_t qk = v.element_bytes ? 8 : uint32_t(t.block_size);
@@ -219,14 +268,16 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     defines.push_back({"CB", cat(cb, "u")});
     defines.push_back({"SEG_WORDS", cat(seg_words, "u")});
     shared = c.rows * seg_words * 4 + c.rows * 256 * 4;
+  } else {
+    wg = matvec_workgroup(device, w.k);
   }
   defines.push_back({"ROWS", cat(c.rows, "u")});
   defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
   defines.push_back({"EXPERT", ids ? "1" : "0"});
   // x as vec4s when every token's (and slot's) x starts 16-byte aligned.
   defines.push_back({"X_VEC4", w.k % 4 == 0 ? "1" : "0"});
-  const vk::Kernel& kernel = device.kernel({c.staged ? "matmul_vec_staged.comp" : "matmul_vec.comp",
-                                            defines, ids ? 4u : 3u, sizeof(VecPush), wg, shared});
+  const vk::Kernel& kernel =
+      device.kernel({source, defines, ids ? 4u : 3u, sizeof(VecPush), wg, shared});
   const uint64_t z = ids ? n_tokens * n_used : n_tokens;
   const uint64_t x_floats = ids && x_per_slot ? n_tokens * n_used * w.k : n_tokens * w.k;
   const uint64_t y_floats = z * w.m;
@@ -251,8 +302,9 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                                   {&x, 0, x_floats * 4, false},
                                   {&y, 0, y_floats * 4, true}};
     if (ids) b.push_back({ids, 0, n_tokens * n_used * 4, false});
-    rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
-                 cat(ids ? "matmul_id " : "matmul_vec ", gguf::type_name(w.type)));
+    rec.dispatch(
+        kernel, b, std::as_bytes(std::span(&p, 1)), groups,
+        cat(ids ? "matmul_id " : "matmul_vec ", integer ? "q8 " : "", gguf::type_name(w.type)));
   }
 }
 
@@ -302,6 +354,10 @@ void check_weight(const GpuWeight& w) {
 
 }  // namespace
 
+bool gpu_supports_q8(Type type) {
+  return q8_unit(type) != 0;
+}
+
 bool gpu_supports(Type type) {
   return std::any_of(std::begin(kVariants), std::end(kVariants),
                      [&](const Variant& v) { return v.type == type; });
@@ -330,22 +386,28 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
   check_weight(w);
   if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
   if (n_tokens == 0) return;
-  if (kernel == MatmulKernel::automatic)
-    kernel = n_tokens <= 8 ? MatmulKernel::vec : MatmulKernel::tiled;
-  if (kernel == MatmulKernel::vec)
-    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false);
+  // automatic stays automatic for a matvec: the integer kernel where the type has one.
+  if (kernel == MatmulKernel::automatic && n_tokens > 8) kernel = MatmulKernel::tiled;
+  if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
+    fail("matmul: no integer matvec for weight type ", gguf::type_name(w.type));
+  if (kernel != MatmulKernel::tiled)
+    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false, kernel != MatmulKernel::vec);
   else
     record_tiled(rec, w, x, y, n_tokens);
 }
 
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
-               const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y) {
+               const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
+               MatmulKernel kernel) {
   check_weight(w);
+  if (kernel == MatmulKernel::tiled) fail("matmul_id: there is no tiled expert matmul");
+  if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
+    fail("matmul_id: no integer matvec for weight type ", gguf::type_name(w.type));
   if (n_used == 0 || n_tokens == 0) return;
   if (ids.size() < n_tokens * n_used * 4)
     fail("matmul_id: ids buffer ", ids.name(), " has ", ids.size(), " bytes, needs ",
          n_tokens * n_used * 4);
-  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot);
+  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot, kernel != MatmulKernel::vec);
 }
 
 void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y) {

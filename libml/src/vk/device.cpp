@@ -138,6 +138,24 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.queueCreateInfoCount = 1;
     dci.pQueueCreateInfos = &qci;
+    // matmul_vec_q.comp's packed int8x4 dot products (OpSDot) need the feature enabled; the
+    // extension is named too so a 1.2 device that has it (and validation) accept the SPIR-V.
+    VkPhysicalDeviceShaderIntegerDotProductFeatures idp{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    const char* idp_ext = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    if (limits_.integer_dot_product) {
+      idp.shaderIntegerDotProduct = VK_TRUE;
+      dci.pNext = &idp;
+      uint32_t n_ext = 0;
+      vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
+      std::vector<VkExtensionProperties> exts(n_ext);
+      vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
+      for (const auto& e : exts)
+        if (std::strcmp(e.extensionName, idp_ext) == 0) {
+          dci.enabledExtensionCount = 1;
+          dci.ppEnabledExtensionNames = &idp_ext;
+        }
+    }
     check_vk(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
     vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 

@@ -82,8 +82,12 @@ void Device::probe_limits() {
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
   VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceShaderIntegerDotProductFeatures idp{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   feats.pNext = &f11;
   f11.pNext = &f12;
+  // The feature struct may be chained only where the device knows it (1.3, or the extension).
+  if (v13 || has_ext(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) f12.pNext = &idp;
   vkGetPhysicalDeviceFeatures2(physical_, &feats);
 
   const auto& l = base.limits;
@@ -119,6 +123,7 @@ void Device::probe_limits() {
   o.shader_int64 = feats.features.shaderInt64;
   o.storage_buffer_16bit = f11.storageBuffer16BitAccess;
   o.storage_buffer_8bit = f12.storageBuffer8BitAccess;
+  o.integer_dot_product = idp.shaderIntegerDotProduct;
   o.cooperative_matrix =
       has_ext("VK_KHR_cooperative_matrix") || has_ext("VK_NV_cooperative_matrix");
 
@@ -163,6 +168,7 @@ std::string describe(const Limits& l) {
     << ", shaderInt16: " << yes(l.shader_int16) << ", shaderInt64: " << yes(l.shader_int64) << "\n";
   s << "storageBuffer16BitAccess: " << yes(l.storage_buffer_16bit)
     << ", storageBuffer8BitAccess: " << yes(l.storage_buffer_8bit) << "\n";
+  s << "shaderIntegerDotProduct: " << yes(l.integer_dot_product) << "\n";
   s << "cooperativeMatrix: " << yes(l.cooperative_matrix) << "\n";
   s << "timestamps: " << yes(l.timestamps) << " (period " << l.timestamp_period_ns << " ns)\n";
   for (size_t i = 0; i < l.heaps.size(); ++i)

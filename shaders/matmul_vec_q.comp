@@ -1,0 +1,148 @@
+#version 460
+// Matrix-vector product y = W x for one or a few tokens (decode) with integer dot products:
+// each invocation quantizes its 32-value blocks of x to int8 (scale amax / 127, as ggml's
+// block_q8_1) and multiplies them with the weight's integers four at a time (quant_dot.glsl);
+// with EXPERT, the matrix of each (token, slot) is chosen by ids (MoE).
+// Fast because decoding a weight is a mask or a shift per four values instead of an
+// int-to-float conversion and a multiply per value, and scales apply once per 16-32 values:
+// the float kernels are bound by that decode, not by the loads. The x quantization is done
+// once per unit for all ROWS rows. Rounding x to 8 bits alone (llama.cpp's q8_1) moves results
+// by ~1e-3 of |row| |x|; with X_RESIDUAL the rounding's remainder is rounded to int8 too and
+// dotted with the same weight words (one more dot4 per word), ~1e-5.
+#extension GL_GOOGLE_include_directive : require
+#if USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+#if INT_DOT
+#extension GL_EXT_spirv_intrinsics : require
+#endif
+layout(local_size_x_id = 0) in;
+
+layout(binding = 0) readonly buffer W { uint w[]; };
+layout(binding = 1) readonly buffer X4 { vec4 x4[]; };  // rows of x start 32-value aligned
+layout(binding = 2) writeonly buffer Y { float y[]; };
+#if EXPERT
+layout(binding = 3) readonly buffer Ids { int ids[]; };  // [n_tokens][n_used]
+#endif
+
+layout(push_constant) uniform Push {
+  uint k;              // values per row
+  uint row_bytes;      // bytes per row
+  uint w_base;         // byte offset in binding 0 of global row row_begin
+  uint row_begin;      // global rows [row_begin, row_end) are in this slice
+  uint row_end;        //   (global row = expert * m + row)
+  uint m;              // rows per matrix
+  uint x_stride;       // floats between tokens in x
+  uint x_slot_stride;  // floats between a token's slots in x (EXPERT; 0: one x per token)
+  uint n_used;         // slots per token (EXPERT)
+  uint n_expert;       // matrices in W (EXPERT)
+  uint n_rows_grid;    // rows the grid covers (slice rows, or m for EXPERT)
+} p;
+
+#include "quant.glsl"
+
+// x blocks of the current unit (see quant_dot.glsl); NXB = QU / 32 is known after the include.
+uint xq[16];
+float xd[2];
+uint xr[16];
+float xe[2];
+float xs[4];
+#include "quant_dot.glsl"
+#define NXB (QU / 32u)
+
+#if USE_SUBGROUP
+shared float red[ROWS * 64];  // one partial per subgroup (subgroups of at least 4)
+#else
+shared float red[ROWS * 256];
+#endif
+
+// x[xi..xi+32) to xq/xd/xs block b: q = round(x / amax * 127) by packSnorm4x8.
+void quantize_x(uint xi, uint b) {
+  vec4 v[8];
+  float amax = 0.0;
+  for (uint c = 0u; c < 8u; ++c) {
+    v[c] = x4[xi / 4u + c];
+    const vec4 a = abs(v[c]);
+    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  xs[2u * b] = dot(v[0] + v[1] + v[2] + v[3], vec4(1.0));
+  xs[2u * b + 1u] = dot(v[4] + v[5] + v[6] + v[7], vec4(1.0));
+  xd[b] = amax / 127.0;
+  const float inv = amax > 0.0 ? 1.0 / amax : 0.0;
+  for (uint c = 0u; c < 8u; ++c) xq[8u * b + c] = packSnorm4x8(v[c] * inv);
+#if X_RESIDUAL
+  // What the int8 rounding left, rounded to int8 again: x ~= xd q + xe r to ~1e-5 relative.
+  float rmax = 0.0;
+  for (uint c = 0u; c < 8u; ++c) {
+    v[c] -= unpackSnorm4x8(xq[8u * b + c]) * amax;
+    const vec4 a = abs(v[c]);
+    rmax = max(rmax, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  xe[b] = rmax / 127.0;
+  const float rinv = rmax > 0.0 ? 1.0 / rmax : 0.0;
+  for (uint c = 0u; c < 8u; ++c) xr[8u * b + c] = packSnorm4x8(v[c] * rinv);
+#else
+  xe[b] = 0.0;
+#endif
+}
+
+void main() {
+#if defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
+  fill_lut();
+#endif
+  const uint tid = gl_LocalInvocationID.x;
+  const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  const uint z = gl_WorkGroupID.z;  // token (or token * n_used + slot)
+#if EXPERT
+  const uint token = z / p.n_used, slot = z % p.n_used;
+  const int id = ids[z];
+  const bool bad_id = id < 0 || uint(id) >= p.n_expert;
+  const uint first = (bad_id ? 0u : uint(id)) * p.m + wg * ROWS;
+  const uint xo = token * p.x_stride + slot * p.x_slot_stride;
+  const uint row0 = wg * ROWS;
+#else
+  const bool bad_id = false;
+  const uint first = p.row_begin + wg * ROWS;
+  const uint xo = z * p.x_stride;
+  const uint row0 = first;
+#endif
+  float acc[ROWS];
+  bool valid[ROWS];
+  uint rb[ROWS];
+  for (uint i = 0u; i < ROWS; ++i) {
+    const uint g = first + i;
+    valid[i] = wg * ROWS + i < p.n_rows_grid && g >= p.row_begin && g < p.row_end;
+    rb[i] = p.w_base + (g - p.row_begin) * p.row_bytes;
+    acc[i] = 0.0;
+  }
+  const uint n_units = p.k / QU;
+  for (uint u = tid; u < n_units; u += gl_WorkGroupSize.x) {
+    for (uint b = 0u; b < NXB; ++b) quantize_x(xo + x_offset(u, b), b);
+    const uint blk = u / (QK / QU), j = u % (QK / QU);
+    for (uint i = 0u; i < ROWS; ++i)
+      if (valid[i]) acc[i] += dot_unit(rb[i] + blk * BLOCK_BYTES, j);
+  }
+
+#if USE_SUBGROUP
+  for (uint i = 0u; i < ROWS; ++i) {
+    const float s = subgroupAdd(acc[i]);
+    if (subgroupElect()) red[i * 64u + gl_SubgroupID] = s;
+  }
+  barrier();
+  if (tid < ROWS && valid[tid]) {
+    float s = 0.0;
+    for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[tid * 64u + g];
+    y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u) : s;
+  }
+#else
+  for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] = acc[i];
+  barrier();
+  for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1) {
+    if (tid < s)
+      for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] += red[i * 256u + tid + s];
+    barrier();
+  }
+  if (tid < ROWS && valid[tid])
+    y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u) : red[tid * 256u];
+#endif
+}

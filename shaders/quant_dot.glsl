@@ -1,0 +1,211 @@
+// Integer dot products of weight blocks with x quantized to int8, for matmul_vec_q.comp.
+//
+// The including shader includes quant.glsl first (byte readers w_u32/w_f16, the MXFP4/IQ4_NL
+// grids) and declares the quantized x of the current unit as private globals:
+//   uint xq[NXB * 8]   int8x4 words of NXB 32-value blocks of x, in value order
+//   float xd[NXB]      their scales (x ~= xd * q)
+//   uint xr[NXB * 8], float xe[NXB]  the residual x - xd * q as int8 and scale (X_RESIDUAL)
+//   float xs[NXB * 2]  the float sums of x over each 16-value half
+// A unit is QU consecutive values of a weight block (one 32-value block, or two sub-blocks of
+// a K-quant that share their bytes); x_offset(u, b) is where x block b of unit u starts.
+// dot_unit(bb, j) returns the unit's contribution to the row's dot product, where bb is the
+// block's byte offset and j the unit within the block: integer sums of int8x4 products, with
+// the block's scale (and min) applied once per 32 or 16 values.
+
+// dot4: the sum of the four products of packed signed bytes; one instruction (OpSDot) where
+// the device has shaderIntegerDotProduct, byte extraction otherwise.
+#if INT_DOT
+// (the including shader enables GL_EXT_spirv_intrinsics) OpSDot (4450) with PackedVectorFormat4x8Bit: capabilities DotProduct, DotProductInput4x8BitPacked
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4450) int sdot_packed(uint a, uint b, spirv_literal int format);
+int dot4(uint a, uint b) { return sdot_packed(a, b, 0); }
+#else
+int dot4(uint a, uint b) {
+  const ivec4 va = ivec4(uvec4(a) << uvec4(24u, 16u, 8u, 0u)) >> 24;
+  const ivec4 vb = ivec4(uvec4(b) << uvec4(24u, 16u, 8u, 0u)) >> 24;
+  return va.x * vb.x + va.y * vb.y + va.z * vb.z + va.w * vb.w;
+}
+#endif
+
+// The products of weight word a with x word i, for the int8 x and (X_RESIDUAL) for the int8
+// rounding of what the first left over; xmul scales such a pair by x block b's two scales.
+ivec2 dotx(uint a, uint i) {
+#if X_RESIDUAL
+  return ivec2(dot4(a, xq[i]), dot4(a, xr[i]));
+#else
+  return ivec2(dot4(a, xq[i]), 0);
+#endif
+}
+float xmul(uint b, ivec2 s) { return xd[b] * float(s.x) + xe[b] * float(s.y); }
+
+// 16 bytes from any byte offset: five word loads and funnel shifts, no branch (blocks of 17,
+// 18, 22, 34, 210 bytes sit at every alignment). (w << 1) << (31 - s) is w << (32 - s) without
+// a shift by 32 when s = 0; the fifth word is then unused, so its index is clamped to the
+// binding (which may end at the block's last word).
+uvec4 w_u128(uint b) {
+  const uint i = b >> 2, s = (b & 3u) * 8u, t = 31u - s;
+  const uint w0 = W_WORD(i), w1 = W_WORD(i + 1u), w2 = W_WORD(i + 2u), w3 = W_WORD(i + 3u);
+  const uint w4 = W_WORD(min(i + 4u, uint(w.length()) - 1u));
+  return uvec4((w0 >> s) | ((w1 << 1) << t), (w1 >> s) | ((w2 << 1) << t),
+               (w2 >> s) | ((w3 << 1) << t), (w3 >> s) | ((w4 << 1) << t));
+}
+
+const uint M4 = 0x0F0F0F0Fu;
+// Bits 0..3 of h to bit 4 of bytes 0..3 (the multiply places bit i at 8i; no carries).
+uint spread4(uint h) { return (((h & 0xFu) * 0x00204081u) & 0x01010101u) << 4; }
+int sext8(uint b) { return int(b << 24) >> 24; }
+
+#if defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1) || \
+    defined(TYPE_Q8_0) || defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
+#define QU 32u
+uint x_offset(uint u, uint b) { return u * 32u; }
+#endif
+
+// Sum over the 32 values of one block whose qs[j] holds value j (low nibble) and j + 16 (high):
+// the nibbles as words lo/hi, plus a 5th bit per value for Q5_0/Q5_1.
+ivec2 dot_nibbles(uvec4 q, uint qh) {
+  ivec2 s = ivec2(0);
+  for (uint c = 0u; c < 4u; ++c) {
+    const uint lo = (q[c] & M4) | spread4(qh >> (4u * c));
+    const uint hi = ((q[c] >> 4) & M4) | spread4(qh >> (16u + 4u * c));
+    s += dotx(lo, c) + dotx(hi, 4u + c);
+  }
+  return s;
+}
+
+#if defined(TYPE_Q4_0)
+// block_q4_0: f16 d, qs[16]; v = d * (q - 8).
+float dot_unit(uint bb, uint j) {
+  return w_f16(bb) * (xmul(0u, dot_nibbles(w_u128(bb + 2u), 0u)) - 8.0 * (xs[0] + xs[1]));
+}
+#elif defined(TYPE_Q4_1)
+// block_q4_1: f16 d, f16 m, qs[16]; v = d * q + m.
+float dot_unit(uint bb, uint j) {
+  const vec2 dm = unpackHalf2x16(w_u32(bb));
+  return dm.x * xmul(0u, dot_nibbles(w_u128(bb + 4u), 0u)) + dm.y * (xs[0] + xs[1]);
+}
+#elif defined(TYPE_Q5_0)
+// block_q5_0: f16 d, u32 qh, qs[16]; v = d * (q - 16).
+float dot_unit(uint bb, uint j) {
+  const ivec2 s = dot_nibbles(w_u128(bb + 6u), w_u32(bb + 2u));
+  return w_f16(bb) * (xmul(0u, s) - 16.0 * (xs[0] + xs[1]));
+}
+#elif defined(TYPE_Q5_1)
+// block_q5_1: f16 d, f16 m, u32 qh, qs[16]; v = d * q + m.
+float dot_unit(uint bb, uint j) {
+  const vec2 dm = unpackHalf2x16(w_u32(bb));
+  const ivec2 s = dot_nibbles(w_u128(bb + 8u), w_u32(bb + 4u));
+  return dm.x * xmul(0u, s) + dm.y * (xs[0] + xs[1]);
+}
+#elif defined(TYPE_Q8_0)
+// block_q8_0: f16 d, int8 qs[32]: the bytes are already int8x4 words.
+float dot_unit(uint bb, uint j) {
+  const uvec4 a = w_u128(bb + 2u), b = w_u128(bb + 18u);
+  ivec2 s = ivec2(0);
+  for (uint c = 0u; c < 4u; ++c) s += dotx(a[c], c) + dotx(b[c], 4u + c);
+  return w_f16(bb) * xmul(0u, s);
+}
+#elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
+// The grid through a 256-entry table in shared memory indexed by a whole qs byte: entry =
+// grid[low nibble] | grid[high nibble] << 16, so four lookups give the words of values
+// j..j+3 and j+16..j+19 with a few shifts (filled by fill_lut at the top of main).
+shared uint lut[256];
+uint grid_byte(uint n) { return (kgrid[n >> 2] >> ((n & 3u) * 8u)) & 0xFFu; }
+void fill_lut() {
+  for (uint b = gl_LocalInvocationID.x; b < 256u; b += gl_WorkGroupSize.x)
+    lut[b] = grid_byte(b & 15u) | (grid_byte(b >> 4) << 16);
+  barrier();
+}
+ivec2 dot_grid(uvec4 q) {
+  ivec2 s = ivec2(0);
+  for (uint c = 0u; c < 4u; ++c) {
+    const uint p01 = lut[q[c] & 0xFFu] | (lut[(q[c] >> 8) & 0xFFu] << 8);
+    const uint p23 = lut[(q[c] >> 16) & 0xFFu] | (lut[q[c] >> 24] << 8);
+    s += dotx((p01 & 0xFFFFu) | (p23 << 16), c) +
+         dotx((p01 >> 16) | (p23 & 0xFFFF0000u), 4u + c);
+  }
+  return s;
+}
+#if defined(TYPE_MXFP4)
+// block_mxfp4: E8M0 e, qs[16]; doubled E2M1 grid times 2^(e - 128) (ggml_e8m0_to_fp32_half).
+float dot_unit(uint bb, uint j) {
+  const uint e = w_u8(bb);
+  const float d = uintBitsToFloat(e < 2u ? (0x00200000u << e) : ((e - 1u) << 23));
+  return d * xmul(0u, dot_grid(w_u128(bb + 1u)));
+}
+#else
+// block_iq4_nl: f16 d, qs[16]; v = d * kvalues_iq4nl[q].
+float dot_unit(uint bb, uint j) {
+  return w_f16(bb) * xmul(0u, dot_grid(w_u128(bb + 2u)));
+}
+#endif
+#elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+// A unit is the 64 values that share 32 qs bytes: sub-block 2j (low nibbles) and 2j + 1 (high).
+#define QU 64u
+uint x_offset(uint u, uint b) { return u * 64u + b * 32u; }
+uint kbyte(uvec3 s, uint i) { return (s[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
+// get_scale_min_k4 on the 12 scale bytes held in three words.
+vec2 scale_min(uvec3 s, uint is) {
+  if (is < 4u) return vec2(kbyte(s, is) & 63u, kbyte(s, is + 4u) & 63u);
+  const uint q4 = kbyte(s, is + 4u);
+  return vec2((q4 & 0xFu) | ((kbyte(s, is - 4u) >> 6) << 4), (q4 >> 4) | ((kbyte(s, is) >> 6) << 4));
+}
+// block_q4_K: f16 d, f16 dmin, scales[12], (q5_K: qh[32]), qs[128]; v = d * sc * q - dmin * m.
+float dot_unit(uint bb, uint j) {
+  const uvec3 sw = uvec3(w_u32(bb + 4u), w_u32(bb + 8u), w_u32(bb + 12u));
+  const vec2 sm0 = scale_min(sw, 2u * j), sm1 = scale_min(sw, 2u * j + 1u);
+#if defined(TYPE_Q4_K)
+  const uint qs = bb + 16u + 32u * j;
+#else
+  const uint qs = bb + 48u + 32u * j;
+  const uvec4 ha = w_u128(bb + 16u), hb = w_u128(bb + 32u);  // qh: bit 2j + h of byte l
+#endif
+  const uvec4 qa = w_u128(qs), qb = w_u128(qs + 16u);
+  ivec2 s0 = ivec2(0), s1 = ivec2(0);
+  for (uint c = 0u; c < 4u; ++c) {
+    uint a0 = qa[c] & M4, b0 = qb[c] & M4, a1 = (qa[c] >> 4) & M4, b1 = (qb[c] >> 4) & M4;
+#if defined(TYPE_Q5_K)
+    a0 |= ((ha[c] >> (2u * j)) & 0x01010101u) << 4;
+    b0 |= ((hb[c] >> (2u * j)) & 0x01010101u) << 4;
+    a1 |= ((ha[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
+    b1 |= ((hb[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
+#endif
+    s0 += dotx(a0, c) + dotx(b0, 4u + c);
+    s1 += dotx(a1, 8u + c) + dotx(b1, 12u + c);
+  }
+  const vec2 dm = unpackHalf2x16(w_u32(bb));
+  return dm.x * (sm0.x * xmul(0u, s0) + sm1.x * xmul(1u, s1)) -
+         dm.y * (sm0.y * (xs[0] + xs[1]) + sm1.y * (xs[2] + xs[3]));
+}
+#elif defined(TYPE_Q6_K)
+// A unit is the 64 values that share 32 ql bytes: quarter c0 = j % 2 of half n = j / 2 (low
+// nibbles) and quarter c0 + 2 (high nibbles), 64 values apart; both take 2 bits from the
+// half's qh[32] (bits 2c..2c+1) and a scale per 16 values.
+#define QU 64u
+uint x_offset(uint u, uint b) {
+  return (u >> 2) * 256u + ((u >> 1) & 1u) * 128u + (u & 1u) * 32u + b * 64u;
+}
+// block_q6_K: ql[128], qh[64], int8 scales[16], f16 d; v = d * sc * (q - 32).
+float dot_unit(uint bb, uint j) {
+  const uint n = j >> 1, c0 = j & 1u;
+  const uint ql = bb + 64u * n + 32u * c0, qh = bb + 128u + 32u * n;
+  const uvec4 la = w_u128(ql), lb = w_u128(ql + 16u), ha = w_u128(qh), hb = w_u128(qh + 16u);
+  ivec2 s[4] = ivec2[4](ivec2(0), ivec2(0), ivec2(0), ivec2(0));  // quarter c0 halves 0 and 1, quarter c0 + 2 halves 0 and 1
+  for (uint c = 0u; c < 4u; ++c) {
+    const uint sh = 2u * c0;
+    s[0] += dotx((la[c] & M4) | (((ha[c] >> sh) & 0x03030303u) << 4), c);
+    s[1] += dotx((lb[c] & M4) | (((hb[c] >> sh) & 0x03030303u) << 4), 4u + c);
+    s[2] += dotx(((la[c] >> 4) & M4) | (((ha[c] >> (sh + 4u)) & 0x03030303u) << 4), 8u + c);
+    s[3] += dotx(((lb[c] >> 4) & M4) | (((hb[c] >> (sh + 4u)) & 0x03030303u) << 4), 12u + c);
+  }
+  // scales 8n + 2c + (l >= 16): quarter c0 at bytes 2c0, 2c0 + 1; quarter c0 + 2 four on.
+  const uint sa = w_u16(bb + 192u + 8u * n + 2u * c0), sb = w_u16(bb + 196u + 8u * n + 2u * c0);
+  const float r = float(sext8(sa)) * (xmul(0u, s[0]) - 32.0 * xs[0]) +
+                  float(sext8(sa >> 8)) * (xmul(0u, s[1]) - 32.0 * xs[1]) +
+                  float(sext8(sb)) * (xmul(1u, s[2]) - 32.0 * xs[2]) +
+                  float(sext8(sb >> 8)) * (xmul(1u, s[3]) - 32.0 * xs[3]);
+  return w_f16(bb + 208u) * r;
+}
+#else
+#error "quant_dot.glsl: no integer dot product for this type"
+#endif
