@@ -1,33 +1,25 @@
 // Gate C: a real tensor's dequant+matmul on the GPU. Uploads the tensor (or its first N
 // rows), multiplies it by K random vectors, checks against the CPU reference, prints the
 // device limits, the time per multiply and the GB/s of weight bytes read.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "ml/gguf.h"
+#include "common.h"
 #include "ml/matmul_check.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"gguf_gate_c: one tensor's matmul on the GPU against the CPU reference"};
   std::string input, tensor;
   uint64_t k = 1, n = 0, reps = 10;
-  int device_index = -1;
-  app.add_option("file", input, "GGUF path or http(s) URL")->required();
+  ml::vk::DeviceOptions options;
+  ml::cli::add_source_arg(app, input);
   app.add_option("--tensor", tensor, "tensor name, e.g. output.weight")->required();
   app.add_option("--k", k, "random vectors to multiply by")->check(CLI::Range(1, 4096));
   app.add_option("--n", n, "use only the first N rows (default: all)");
   app.add_option("--reps", reps, "timed repetitions")->check(CLI::Range(1, 100000));
-  app.add_option("--device", device_index, "Vulkan device index (default: $ML_DEVICE or best)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  ml::cli::add_device_flag(app, options);
+  return ml::cli::run(app, argc, argv, [&] {
     auto source = ml::gguf::open_source(input);
     const ml::gguf::File file = ml::gguf::parse(*source);
-    ml::vk::DeviceOptions options;
-    if (device_index >= 0) options.index = uint32_t(device_index);
     ml::vk::Device device(options);
     std::printf("%s", ml::vk::describe(device.limits()).c_str());
     const auto c = ml::ops::check_tensor(device, *source, file, tensor, k, n, reps);
@@ -39,8 +31,5 @@ int main(int argc, char** argv) {
     std::printf("time per multiply %.4f ms, %.2f GB/s of weights\n", c.ms_per_matmul, c.gb_per_s);
     std::printf("%s\n", c.passed ? "PASS" : "FAIL");
     return c.passed ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

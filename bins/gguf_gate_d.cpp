@@ -1,9 +1,9 @@
 // Gate D: for every weight type in a quant-golden GGUF, GPU dequantize equals T.deq and GPU
 // matmul (matvec and tiled) equals T.y, the CPU reference too. A line per type, then a total.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 
+#include "common.h"
 #include "ml/matmul_check.h"
 
 int main(int argc, char** argv) {
@@ -12,18 +12,11 @@ int main(int argc, char** argv) {
   std::string golden =
       std::string(shared && *shared ? shared : "../shared") + "/quant/quant-golden.gguf";
   std::string backend = "vulkan";
-  int device_index = -1;
+  ml::vk::DeviceOptions options;
   app.add_option("--golden", golden, "quant-golden GGUF (x, T.q, T.deq, T.y)");
   app.add_option("--backend", backend, "backend to check")->check(CLI::IsMember({"vulkan"}));
-  app.add_option("--device", device_index, "Vulkan device index (default: $ML_DEVICE or best)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
-    ml::vk::DeviceOptions options;
-    if (device_index >= 0) options.index = uint32_t(device_index);
+  ml::cli::add_device_flag(app, options);
+  return ml::cli::run(app, argc, argv, [&] {
     ml::vk::Device device(options);
     std::fprintf(stderr, "%s", ml::vk::describe(device.limits()).c_str());
     int passed = 0, failed = 0;
@@ -38,8 +31,5 @@ int main(int argc, char** argv) {
     }
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

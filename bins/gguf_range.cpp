@@ -1,11 +1,10 @@
 // Gate B: byte ranges of a GGUF file or URL are exact and repeatable. Prints the byte
 // count, throughput and SHA-256 of each read; with --repeat fails if any read differs.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "ml/gguf.h"
+#include "common.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"gguf_range: read a byte range (or a tensor) of a GGUF file or URL and hash it"};
@@ -13,7 +12,7 @@ int main(int argc, char** argv) {
   uint64_t offset = 0, len = 0, chunk_mib = 16;
   int repeat = 1;
   bool json = false;
-  app.add_option("file", input, "GGUF path or http(s) URL")->required();
+  ml::cli::add_source_arg(app, input);
   auto* t = app.add_option("--tensor", tensor, "the bytes of this tensor (from the tensor table)");
   auto* o = app.add_option("--offset", offset, "first byte of the range (default 0)");
   auto* l = app.add_option("--len", len, "bytes in the range (default: to the end)");
@@ -23,12 +22,7 @@ int main(int argc, char** argv) {
   app.add_option("--chunk", chunk_mib, "MiB per read request (default 16)")
       ->check(CLI::Range(uint64_t(1), uint64_t(4096)));
   app.add_flag("--json", json, "one JSON document on stdout");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  return ml::cli::run(app, argc, argv, [&] {
     auto source = ml::gguf::open_source(input);
     if (!tensor.empty()) {
       ml::gguf::File file = ml::gguf::parse(*source);
@@ -79,9 +73,6 @@ int main(int argc, char** argv) {
                    input.c_str());
       return 1;
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -1,7 +1,7 @@
 // gguf_serve: GGUF files over HTTP/1.1 for local use (ranges, HEAD, CORS, listing at /).
-#include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "common.h"
 #include "ml/net.h"
 
 int main(int argc, char** argv) {
@@ -15,21 +15,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   app.add_flag("--quiet", quiet, "no request log");
   app.add_option("paths", options.paths, "files (served by name) and folders")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  return ml::cli::run(app, argc, argv, [&] {
     options.log = !quiet;
     ml::net::Server server(options);
     std::fprintf(stderr, "gguf_serve: listening on %s\n", server.url().c_str());
     std::printf("%s\n", server.url().c_str());
     std::fflush(stdout);
     ml::net::run_until_signal(server);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -1,9 +1,9 @@
 // gguf_synth: writes a random-weight model with the tensor names, shapes and weight types of
 // a real release, for benchmarks where the real weights are not at hand.
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 
+#include "common.h"
 #include "ml/synth.h"
 
 int main(int argc, char** argv) {
@@ -15,13 +15,9 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "output GGUF path");
   app.add_option("--seed", seed, "random seed");
   app.add_flag("--list", list, "list the presets");
-  try {
-    app.parse(argc, argv);
-    if (!list && (preset.empty() || out.empty())) throw CLI::ValidationError("--preset and --out are required");
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  return ml::cli::run(app, argc, argv, [&] {
+    if (!list && (preset.empty() || out.empty()))
+      throw CLI::ValidationError("--preset and --out are required");
     if (list) {
       for (const auto& p : ml::synth::presets()) {
         std::printf("%-14s %-8s %s\n", p.name.c_str(), p.arch.c_str(), p.about.c_str());
@@ -35,9 +31,6 @@ int main(int argc, char** argv) {
     ml::gguf::FileSource written(out);
     std::printf("%s: %s, %llu bytes in %.1f s (%.0f MB/s)\n", out.c_str(), preset.c_str(),
                 (unsigned long long)written.size(), s, written.size() / s / 1e6);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -2,10 +2,10 @@
 // embedding on a backend (get_rows of token_embd, times Gemma's √n_embd where the model scales)
 // against the quant reference of those rows; or, with --tensor, rows of any table of the file
 // (quant-golden.gguf's T.q tables: every weight type). Exit 1 over tolerance.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
+#include "common.h"
 #include "ml/backend.h"
 #include "ml/check.h"
 
@@ -43,12 +43,7 @@ int main(int argc, char** argv) {
   app.add_option("--tensor", tensors, "a 2-D table of the file instead of the model's token_embd");
   app.add_option("--tol", tol, "tolerance on max|d| / max(1, max|ref|)")
       ->check(CLI::Range(0.0f, 1.0f));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  return ml::cli::run(app, argc, argv, [&] {
     const std::vector<int32_t> ids = ml::check::parse_ids(tokens_text, "--tokens");
     auto source = ml::gguf::open_source(gguf_path);
     const ml::gguf::File file = ml::gguf::parse(*source);
@@ -67,8 +62,5 @@ int main(int argc, char** argv) {
         ok = report(ml::check::embed_table(*be, *source, file, t, ids), backend, tol) && ok;
     }
     return ok ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -1,16 +1,11 @@
 // Gate G: prompt → logits. Prints the prompt's token ids, the top 5 logits at the last
 // position, optionally writes every position's logits (float32, n_vocab per row) and decodes
 // greedily with the KV cache; with --golden it compares with a ../shared/golden record.
-#include <CLI/CLI.hpp>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
-#include "ml/backend.h"
-#include "ml/model.h"
+#include "common.h"
 #include "ml/run.h"
-#include "ml/tok.h"
 
 namespace {
 
@@ -20,39 +15,21 @@ std::string join(const std::vector<int32_t>& ids) {
   return s;
 }
 
-std::vector<int32_t> parse_tokens(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      size_t used = 0;
-      const long v = std::stol(item, &used);
-      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::out_of_range(item);
-      ids.push_back(int32_t(v));
-    } catch (const std::exception&) {
-      ml::fail("--tokens: '", item, "' is not a token id");
-    }
-  }
-  return ids;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"test_lm_head: logits of a prompt, top-5 and greedy continuation"};
-  std::string gguf_path, prompt, prompt_file, tokens_text, backend = "cpu", kv = "f16";
-  std::string logits_out, golden;
+  ml::cli::ModelFlags m{.backend = "cpu", .kv = "f16"};
+  std::string prompt, prompt_file, tokens_text, logits_out, golden;
   int greedy = 0;
   int64_t layers = 0, ctx = 0;
-  app.add_option("--gguf", gguf_path, "model file")->required();
+  bool moe_fallback = false;
+  ml::cli::add_model_flags(app, m, "backend to run on");
   auto* prompt_opt = app.add_option("--prompt", prompt, "prompt text (special tokens parsed)");
   auto* file_opt = app.add_option("--prompt-file", prompt_file, "read the prompt from a file");
   auto* tokens_opt = app.add_option("--tokens", tokens_text, "prompt as comma-separated token ids");
   prompt_opt->excludes(file_opt)->excludes(tokens_opt);
   file_opt->excludes(tokens_opt);
-  app.add_option("--backend", backend, "cpu")->check(CLI::IsMember({"cpu", "vulkan"}));
-  app.add_option("--kv", kv, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
   app.add_option("--logits-out", logits_out, "write float32 logits of every prompt position");
   app.add_option("--greedy", greedy, "decode N argmax tokens")->check(CLI::Range(0, 1 << 20));
   app.add_option("--layers", layers, "run only the first N layers")
@@ -61,20 +38,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(0), int64_t(1) << 24));
   app.add_option("--golden", golden,
                  "golden record JSON to compare with (its tokens when no prompt)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
-    auto source = ml::gguf::open_source(gguf_path);
+  app.add_flag("--moe-fallback", moe_fallback,
+               "gpt-oss bring-up: every token to expert 0 alone, router skipped");
+  return ml::cli::run(app, argc, argv, [&] {
+    auto source = ml::gguf::open_source(m.gguf);
     const ml::gguf::File file = ml::gguf::parse(*source);
     if (!prompt_file.empty()) {
       std::ifstream in(prompt_file, std::ios::binary);
       if (!in) ml::fail("cannot read ", prompt_file);
       prompt.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
-    std::vector<int32_t> tokens = parse_tokens(tokens_text);
+    std::vector<int32_t> tokens;
+    if (*tokens_opt) tokens = ml::check::parse_ids(tokens_text, "--tokens");
     if (*prompt_opt || *file_opt) {
       // BOS as the metadata says (add_special), special tokens like <|start|> parsed.
       tokens = ml::tok::Tokenizer::from_metadata(file.metadata).encode(prompt, true, true);
@@ -84,17 +59,20 @@ int main(int argc, char** argv) {
       record = ml::load_golden(golden);
       if (tokens.empty()) tokens = record.tokens;
     }
-    if (tokens.empty()) {
-      std::fprintf(stderr, "error: give --prompt, --prompt-file, --tokens or --golden\n");
-      return 2;
-    }
-    auto be = ml::make_backend(backend);
+    if (tokens.empty()) throw CLI::RequiredError("--prompt, --prompt-file, --tokens or --golden");
+    auto be = ml::make_backend(m.backend);
     const ml::Model model = ml::load_model(*be, *source, file);
+    if (moe_fallback && model.config.n_expert == 0)
+      ml::fail("--moe-fallback: ", model.config.arch, " has no experts");
     ml::SessionOptions options;
-    options.kv_type = kv == "f32" ? ml::gguf::Type::F32 : ml::gguf::Type::F16;
+    options.kv_type = m.kv_type();
     options.n_ctx = ctx;
     options.n_layer = layers;
     options.n_batch = std::max<int64_t>(512, int64_t(tokens.size()));
+    options.moe_fallback = moe_fallback;
+    // On stdout beside the numbers it qualifies: they are not the model's with the router off.
+    if (moe_fallback)
+      std::cout << "moe-fallback: ON (expert 0 only, router skipped; not the model's logits)\n";
     std::cout << "tokens: " << join(tokens) << "\n";
 
     ml::Session session(*be, model, options);
@@ -127,12 +105,9 @@ int main(int argc, char** argv) {
                 << " (position " << r.max_diff_position << ", tolerance " << tol
                 << "), top5 mismatches " << r.top5_mismatches << ", greedy " << join(r.greedy)
                 << " (" << r.greedy_compared << "/" << record.greedy.size() << " compared, max|d| "
-                << r.greedy_max_diff << ")\n";
+                << r.greedy_max_diff << ")" << (moe_fallback ? " [moe-fallback]" : "") << "\n";
       if (!r.ok(tol)) return 1;
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

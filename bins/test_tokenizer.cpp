@@ -1,5 +1,4 @@
 // Gate E: the tokenizer matches reference vectors; prompt formats render exactly.
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -9,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common.h"
 #include "ml/chat.h"
 #include "ml/tok.h"
 
@@ -98,12 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("--reasoning", reasoning, "Harmony: low|medium|high")
       ->check(CLI::IsMember({"low", "medium", "high"}));
   app.add_flag("--render", render, "Harmony: print the prompt text instead of its ids");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  return ml::cli::run(app, argc, argv, [&] {
     if (!test_file.empty()) {
       const std::string model =
           gguf.empty() && test_file.size() > 4 ? test_file.substr(0, test_file.size() - 4) : gguf;
@@ -158,8 +153,5 @@ int main(int argc, char** argv) {
     std::cout << "\ndecoded: " << ml::tok::sanitize_utf8(tok.decode(ids, {true, true, false}))
               << "\n";
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

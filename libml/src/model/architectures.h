@@ -11,4 +11,8 @@ extern const Architecture kQwen3;   // qwen3.cpp
 extern const Architecture kGemma3;  // gemma3.cpp
 extern const Architecture kGptOss;  // gpt_oss.cpp
 
+// Llama's pre-norm block (llama.cpp), shared by the families whose block differs from it
+// only in the tensors their attention loads (qwen2, qwen3).
+Tensor llama_layer(const Forward& f, const Tensor& x, int il);
+
 }  // namespace ml

@@ -18,17 +18,12 @@ constexpr float kSwigluLimit = 7.0f;    // gate ≤ 7, up ∈ [-7, 7]
 
 void load(WeightLoader& ld, const Config& c, Weights& w) {
   using K = WeightLoader::Kind;
+  using layers::Need;
   layers::load_io(ld, c, w);
   const int64_t E = c.n_expert, ff = c.n_ff_exp;
-  for (int64_t il = 0; il < c.n_layer; ++il) {
-    const std::string b = "blk." + std::to_string(il) + ".";
-    LayerWeights& l = w.layers.emplace_back();
-    layers::load_attention(ld, c, b, l);
-    l.bq = ld.need(b + "attn_q.bias", {c.n_embd_q()}, K::f32);
-    l.bk = ld.need(b + "attn_k.bias", {c.n_embd_kv()}, K::f32);
-    l.bv = ld.need(b + "attn_v.bias", {c.n_embd_kv()}, K::f32);
-    l.bo = ld.need(b + "attn_output.bias", {c.n_embd}, K::f32);
-    l.attn_sinks = ld.need(b + "attn_sinks.weight", {c.n_head}, K::f32);
+  layers::load_layers(c, w, [&](const std::string& b, LayerWeights& l) {
+    layers::load_attention(ld, c, b, l,
+                           {.qkv_bias = Need::required, .o_bias = Need::required, .sinks = true});
     l.attn_post_norm = ld.need(b + "post_attention_norm.weight", {c.n_embd}, K::f32);
     l.ffn_gate_inp = ld.need(b + "ffn_gate_inp.weight", {c.n_embd, E}, K::matrix);
     l.ffn_gate_inp_b = ld.need(b + "ffn_gate_inp.bias", {E}, K::f32);
@@ -38,7 +33,7 @@ void load(WeightLoader& ld, const Config& c, Weights& w) {
     l.ffn_gate_exps_b = ld.need(b + "ffn_gate_exps.bias", {ff, E}, K::f32);
     l.ffn_up_exps_b = ld.need(b + "ffn_up_exps.bias", {ff, E}, K::f32);
     l.ffn_down_exps_b = ld.need(b + "ffn_down_exps.bias", {c.n_embd, E}, K::f32);
-  }
+  });
 }
 
 // Bring-up route (Forward::moe_fallback): every token to expert 0 alone with weight 1, the
@@ -79,39 +74,18 @@ Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il) {
   return out;
 }
 
+// Attention with biases and sinks, then the MoE FFN; its pre-norm is stored as
+// post_attention_norm (llama.cpp names it attn_post_norm too).
 Tensor layer(const Forward& f, const Tensor& x, int il) {
-  Backend& be = f.be;
-  const Config& c = f.cfg;
   const LayerWeights& l = f.w.layers[size_t(il)];
-  Tensor cur = layers::norm(f, x, l.attn_norm);
-  f.cb(cur, "attn_norm", il);
-
-  Tensor q = layers::heads(f, layers::linear(f, l.wq, l.bq, cur), c.n_head);
-  Tensor k = layers::heads(f, layers::linear(f, l.wk, l.bk, cur), c.n_head_kv);
-  Tensor v = layers::heads(f, layers::linear(f, l.wv, l.bv, cur), c.n_head_kv);
-  q = layers::rope(f, q, il);
-  k = layers::rope(f, k, il);
-  f.cb(q, "Qcur", il);
-  f.cb(k, "Kcur", il);
-  cur = layers::attend(f, il, q, k, v, c.attn_scale, &l.attn_sinks);
-  cur = layers::linear(f, l.wo, l.bo, cur);
-  f.cb(cur, "attn_out", il);
-  Tensor ffn_inp = be.add(cur, x);
-
-  cur = layers::norm(f, ffn_inp, l.attn_post_norm);
-  f.cb(cur, "attn_post_norm", il);
+  Tensor ffn_inp = f.be.add(layers::attention(f, x, il), x);
+  Tensor cur = layers::norm(f, ffn_inp, l.attn_post_norm, "attn_post_norm", il);
   cur = moe(f, l, cur, il);
-  Tensor l_out = be.add(cur, ffn_inp);
-  f.cb(l_out, "l_out", il);
-  return l_out;
-}
-
-Tensor forward(const Forward& f) {
-  return layers::forward(f, layer);
+  return layers::residual(f, cur, ffn_inp, il);
 }
 
 }  // namespace
 
-const Architecture kGptOss{"gpt-oss", load, layer, forward};
+const Architecture kGptOss{"gpt-oss", load, layer, layers::forward<layer>};
 
 }  // namespace ml

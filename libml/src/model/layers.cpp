@@ -11,13 +11,27 @@ void load_io(WeightLoader& ld, const Config& c, Weights& w) {
       c.tied_output ? w.token_embd : ld.need("output.weight", {c.n_embd, c.n_vocab}, K::matrix);
 }
 
-void load_attention(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l) {
+void load_attention(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l,
+                    const AttnSpec& s) {
   using K = WeightLoader::Kind;
+  auto f32 = [&](Need need, const std::string& name, int64_t n) {
+    if (need == Need::none) return Tensor{};
+    return need == Need::required ? ld.need(b + name, {n}, K::f32)
+                                  : ld.optional(b + name, {n}, K::f32);
+  };
   l.attn_norm = ld.need(b + "attn_norm.weight", {c.n_embd}, K::f32);
   l.wq = ld.need(b + "attn_q.weight", {c.n_embd, c.n_embd_q()}, K::matrix);
   l.wk = ld.need(b + "attn_k.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
   l.wv = ld.need(b + "attn_v.weight", {c.n_embd, c.n_embd_kv()}, K::matrix);
   l.wo = ld.need(b + "attn_output.weight", {c.n_embd_q(), c.n_embd}, K::matrix);
+  l.bq = f32(s.qkv_bias, "attn_q.bias", c.n_embd_q());
+  l.bk = f32(s.qkv_bias, "attn_k.bias", c.n_embd_kv());
+  l.bv = f32(s.qkv_bias, "attn_v.bias", c.n_embd_kv());
+  l.bo = f32(s.o_bias, "attn_output.bias", c.n_embd);
+  const Need qk_norm = s.qk_norm ? Need::required : Need::none;
+  l.attn_q_norm = f32(qk_norm, "attn_q_norm.weight", c.head_dim);
+  l.attn_k_norm = f32(qk_norm, "attn_k_norm.weight", c.head_dim);
+  l.attn_sinks = f32(s.sinks ? Need::required : Need::none, "attn_sinks.weight", c.n_head);
 }
 
 void load_ffn(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l) {
@@ -43,6 +57,12 @@ Tensor embed(const Forward& f) {
 
 Tensor norm(const Forward& f, const Tensor& x, const Tensor& w) {
   return f.be.rmsnorm(x, &w, f.cfg.norm_eps);
+}
+
+Tensor norm(const Forward& f, const Tensor& x, const Tensor& w, std::string_view name, int il) {
+  Tensor y = norm(f, x, w);
+  f.cb(y, name, il);
+  return y;
 }
 
 const ops::RopeParams& rope_params(const Forward& f, int il) {
@@ -75,6 +95,43 @@ Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const 
 Tensor linear(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x) {
   Tensor y = f.be.matmul(w, x);
   return b ? f.be.add(y, b) : y;
+}
+
+Tensor attention(const Forward& f, const Tensor& x, int il) {
+  const Config& c = f.cfg;
+  const LayerWeights& l = f.w.layers[size_t(il)];
+  Tensor cur = norm(f, x, l.attn_norm, "attn_norm", il);
+
+  Tensor q = heads(f, linear(f, l.wq, l.bq, cur), c.n_head);
+  Tensor k = heads(f, linear(f, l.wk, l.bk, cur), c.n_head_kv);
+  Tensor v = heads(f, linear(f, l.wv, l.bv, cur), c.n_head_kv);
+  if (l.attn_q_norm) {
+    q = norm(f, q, l.attn_q_norm, "Qcur_normed", il);
+    k = norm(f, k, l.attn_k_norm, "Kcur_normed", il);
+  }
+  q = rope(f, q, il);
+  k = rope(f, k, il);
+  f.cb(q, "Qcur", il);
+  f.cb(k, "Kcur", il);
+  cur = attend(f, il, q, k, v, c.attn_scale, l.attn_sinks ? &l.attn_sinks : nullptr);
+  cur = linear(f, l.wo, l.bo, cur);
+  f.cb(cur, "attn_out", il);
+  return cur;
+}
+
+Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il) {
+  Backend& be = f.be;
+  const LayerWeights& l = f.w.layers[size_t(il)];
+  const Tensor gate = be.matmul(l.ffn_gate, x), up = be.matmul(l.ffn_up, x);
+  Tensor cur = be.matmul(l.ffn_down, glu == Glu::swiglu ? be.swiglu(gate, up) : be.geglu(gate, up));
+  f.cb(cur, "ffn_out", il);
+  return cur;
+}
+
+Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il) {
+  Tensor out = f.be.add(cur, inp);
+  f.cb(out, "l_out", il);
+  return out;
 }
 
 Tensor lm_head(const Forward& f, const Tensor& x) {

@@ -1,25 +1,56 @@
 #pragma once
 // Pieces every architecture's forward pass shares (llama.cpp's llm_graph_context helpers:
-// build_inp_embd, build_norm, build_attn, the LM head).
+// build_inp_embd, build_norm, build_attn, build_ffn, the LM head). An architecture file
+// composes them into its block and names what its block does differently.
+#include <string_view>
+
 #include "ml/model.h"
 
 namespace ml::layers {
 
-// Tensor lists every architecture shares (b is the layer prefix "blk.N.").
 // token_embd, output_norm and output (or the tied embedding).
 void load_io(WeightLoader& ld, const Config& c, Weights& w);
-// attn_norm and the q/k/v/output projections.
-void load_attention(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l);
+
+// Calls load_layer(b, l) for layers 0 .. c.n_layer-1 with b = "blk.N." and l the layer's
+// fresh entry in w.layers.
+template <class LoadLayer>
+void load_layers(const Config& c, Weights& w, LoadLayer load_layer) {
+  for (int64_t il = 0; il < c.n_layer; ++il)
+    load_layer("blk." + std::to_string(il) + ".", w.layers.emplace_back());
+}
+
+// Whether a tensor is read: absent, loaded when the file has it, or an error when missing.
+enum class Need { none, optional, required };
+
+// What an architecture's attention has beyond Llama's. It decides which tensors
+// load_attention reads; attention() then uses whatever was loaded.
+struct AttnSpec {
+  Need qkv_bias = Need::none;  // attn_q/k/v.bias [n_embd_q | n_embd_kv]
+  Need o_bias = Need::none;    // attn_output.bias [n_embd]
+  bool qk_norm = false;        // attn_q_norm, attn_k_norm [head_dim]: RMSNorm per head
+  bool sinks = false;          // attn_sinks [n_head]: a learned logit per head in the softmax
+};
+
+// attn_norm, the q/k/v/output projections and what `s` adds.
+void load_attention(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l,
+                    const AttnSpec& s);
 // ffn_norm and the gated FFN's gate/up/down matrices.
 void load_ffn(WeightLoader& ld, const Config& c, const std::string& b, LayerWeights& l);
 
 // The whole pass: embed, then `layer` for layers 0 .. f.n_layer-1, then the LM head.
 Tensor forward(const Forward& f, Tensor (*layer)(const Forward& f, const Tensor& x, int il));
+// The same as an Architecture::forward: `forward<layer>`.
+template <Tensor (*layer)(const Forward&, const Tensor&, int)>
+Tensor forward(const Forward& f) {
+  return forward(f, layer);
+}
 
 // Token embeddings [n_embd, T], times cfg.embed_scale (Gemma's √n_embd).
 Tensor embed(const Forward& f);
 // RMSNorm with the model's eps, times w.
 Tensor norm(const Forward& f, const Tensor& x, const Tensor& w);
+// The same, its result named `name` for layer il.
+Tensor norm(const Forward& f, const Tensor& x, const Tensor& w, std::string_view name, int il);
 // The RoPE parameters of layer il (sliding-window layers may use another base).
 const ops::RopeParams& rope_params(const Forward& f, int il);
 // RoPE of [head_dim, n, T] at the batch positions, with Llama 3 rope_freqs when present.
@@ -30,8 +61,23 @@ Tensor heads(const Forward& f, const Tensor& x, int64_t n);
 // [head_dim, n_head_kv, T]; then stores k, v in the cache. → [n_embd_q, T].
 Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const Tensor& v,
               float scale, const Tensor* sinks);
-// matmul plus an optional bias.
+// matmul plus an optional bias (an empty handle adds nothing).
 Tensor linear(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x);
+
+// The attention half of a block, x [n_embd, T] → [n_embd, T] (llama.cpp build_attn and its
+// callers): attn_norm → Wq, Wk, Wv (+ biases) → per-head RMSNorm of q and k → RoPE with the
+// layer's parameters → attention over layer il's KV cache (its sliding window; sinks) → Wo
+// (+ bias). Biases, q/k norms and sinks enter when the layer has them (AttnSpec). Names
+// attn_norm, Qcur_normed and Kcur_normed (with q/k norms), Qcur, Kcur, kqv_out, attn_out.
+Tensor attention(const Forward& f, const Tensor& x, int il);
+
+// The gate of a gated FFN: SiLU (Llama, Qwen) or tanh GELU (Gemma).
+enum class Glu { swiglu, geglu };
+// The dense gated FFN of layer il, x [n_embd, T] → Wdown·(act(Wgate·x) ⊙ Wup·x), named ffn_out.
+Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il);
+// The block's last residual add cur + inp, named l_out.
+Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il);
+
 // The rows f.out_rows of x, final norm, LM head, optional soft-capping → [n_vocab, n_out].
 Tensor lm_head(const Forward& f, const Tensor& x);
 
