@@ -128,6 +128,9 @@ struct HudOptions {
   bool show_probs = false;  // top-5 bars per generated token
   int width = 80;
   int redraw_ms = 80;  // at most one redraw per this long (stage changes draw at once)
+  // Lines the panel keeps in the warning colour (bring-up flags: the output is not the
+  // model's). Drawn on a TTY only: on a pipe the caller has logged them already.
+  std::vector<std::string> warnings;
 };
 
 // The live terminal panel (or plain lines) drawn from the event stream; writes to `out`.

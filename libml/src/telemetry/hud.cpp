@@ -215,6 +215,7 @@ std::string Hud::render(bool color) const {
       lines.push_back(cat("   ", bar(e.p, 20), " ", fixed(e.p * 100, 1), "% ",
                           printable(e.text.empty() ? cat("#", e.id) : e.text)));
   }
+  for (const std::string& warning : options_.warnings) lines.push_back(warn(warning));
   if (!s.error.empty()) lines.push_back(warn(cat("error: ", s.error)));
 
   std::string out;
