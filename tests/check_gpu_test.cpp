@@ -58,7 +58,9 @@ TEST(CheckGpu, AttentionAcrossTheWindow) {
   ASSERT_EQ(r.steps.size(), 33u);
   for (const auto& s : r.steps) {
     EXPECT_TRUE(s.finite);
-    EXPECT_LE(s.test_diff, 1e-4f * std::max(1.0f, s.max_ref)) << "position " << s.pos0;
+    // test_attention's f32 tolerance: one-token projections run the integer matvec, whose
+    // int8 rounding of x leaves ~1e-5 of the row norm per dot product (1.4e-4 seen here).
+    EXPECT_LE(s.test_diff, 1e-3f * std::max(1.0f, s.max_ref)) << "position " << s.pos0;
     EXPECT_LE(s.batch_diff, 1e-6f) << "position " << s.pos0;
   }
 }

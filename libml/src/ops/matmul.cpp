@@ -218,9 +218,12 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
       break;
   }
   const bool has_q8 = q8_unit(type) != 0;
-  // Every type with an integer decode: the float kernels are bound by their per-value decode
-  // (10-30% of the copy bandwidth on the H100). Integer kernel: not measured on the H100 yet.
-  if (q8 && has_q8) c = {VecKernel::q8, 0, 4, 0};
+  // The float kernels are bound by their per-value decode. On the H100 (bench/results/
+  // h100-2026-11-23-s2-q8.jsonl) the integer kernel ran 1.3-1.9x faster on every type with
+  // one, except Q8_0 below 65536 rows, where the direct kernel stays ~10% ahead; 8 rows per
+  // workgroup win on tall matrices (Q8_0 201088x2880: 390 -> 2038 GB/s, Q5_1 677 -> 1317).
+  const bool tall = rows >= 65536;
+  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::q8, 0, tall ? 8u : 4u, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
   // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
   // residual. A q8 kernel applies

@@ -136,6 +136,7 @@ EmbedReport embed_model(Backend& be, gguf::Source& source, const gguf::File& fil
   Weights w;
   w.token_embd =
       loader.need("token_embd.weight", {cfg.n_embd, cfg.n_vocab}, WeightLoader::Kind::matrix);
+  loader.finish();
   const KvCache kv;
   be.reset_transient();
   const Forward f{be, cfg, w, kv, upload_i32(be, tokens), {}, {}, 0, int64_t(tokens.size()), 0};
@@ -152,6 +153,7 @@ EmbedReport embed_table(Backend& be, gguf::Source& source, const gguf::File& fil
   const std::vector<float> ref = reference_rows(source, info, r);
   WeightLoader loader(be, source, file);
   const Tensor table = loader.need(tensor, {r.n_embd, r.n_rows}, WeightLoader::Kind::matrix);
+  loader.finish();
   be.reset_transient();
   const std::vector<float> got = read_f32(be, be.get_rows(table, upload_i32(be, rows)));
   be.free(table);
