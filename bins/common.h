@@ -28,6 +28,7 @@ int run(CLI::App& app, int argc, char** argv, Body body) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
+    std::fflush(stdout);  // what was generated before the error stays ahead of it
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }

@@ -20,6 +20,7 @@
 #include <random>
 #include <span>
 
+#include "common.h"
 #include "ml/backend.h"
 #include "ml/chat.h"
 #include "ml/model.h"
@@ -394,16 +395,5 @@ int main(int argc, char** argv) {
   app.add_option("--layers", f.layers, "bring-up: run only the first N layers")
       ->check(CLI::Range(int64_t(1), int64_t(4096)));
   app.add_flag("--moe-fallback", f.moe_fallback, "bring-up: expert 0 only in every MoE layer");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
-    return run(f);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  return ml::cli::run(app, argc, argv, [&] { return run(f); });
 }

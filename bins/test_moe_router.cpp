@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <map>
 
+#include "common.h"
 #include "ml/backend.h"
 #include "ml/model.h"
 #include "ml/run.h"
@@ -101,12 +102,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 4095));
   app.add_option("--prompt", prompt, "prompt text (special tokens parsed)");
   app.add_flag("--show-experts", show_experts, "print every token's experts and weights");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
+  return ml::cli::run(app, argc, argv, [&] {
     auto source = ml::gguf::open_source(gguf_path);
     const ml::gguf::File file = ml::gguf::parse(*source);
     const ml::Config cfg = ml::load_config(file.metadata);
@@ -156,8 +152,5 @@ int main(int argc, char** argv) {
     }
     std::printf("router: %s\n", disagree == 0 ? "PASS" : "FAIL");
     return disagree == 0 ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  });
 }
