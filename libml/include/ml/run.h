@@ -171,6 +171,10 @@ struct StageEvent {
 struct GenerateCallbacks {
   std::function<bool(const TokenEvent&)> on_token;  // returns false to stop
   std::function<void(const StageEvent&)> on_stage;
+  // After each forward pass over tokens at positions [pos0, pos0 + tokens.size()), before the
+  // next one reuses its transient tensors: where telemetry reads what the backend's observer
+  // caught during the pass (the MoE router's choices).
+  std::function<void(int64_t pos0, std::span<const int32_t> tokens)> on_forward;
 };
 
 enum class StopReason { Eog, MaxTokens, ContextFull, Callback };

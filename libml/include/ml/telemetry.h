@@ -72,6 +72,18 @@ struct Layers {
   std::string reason;              // why, for fallbacks
 };
 
+// The MoE router's choice for one token of a forward pass: per layer, the experts it picked
+// and their softmax weights (gpt-oss; emitted only when a sink asks for router choices).
+struct RouterLayer {
+  int layer = 0;
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+};
+struct Router {
+  int64_t pos = 0;    // the token's position in the sequence
+  int32_t token = 0;  // the token fed at that position
+  std::vector<RouterLayer> layers;
+};
 struct TopEntry {
   int32_t id = 0;
   std::string text;
@@ -97,7 +109,7 @@ struct Summary {
   uint64_t gpu_bytes = 0;
 };
 
-using Event = std::variant<LoadStage, GpuAlloc, Limits, Pipeline, Layers, Token, Summary>;
+using Event = std::variant<LoadStage, GpuAlloc, Limits, Pipeline, Layers, Router, Token, Summary>;
 const char* event_name(const Event& e);  // "load_stage", "gpu_alloc", ...
 // One JSON object, no newline.
 std::string to_json(const Event& e, double t_ms);

@@ -172,6 +172,7 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
   for (size_t begin = 0; begin < prompt.size(); begin += batch) {
     const size_t n = std::min(prompt.size() - begin, batch);
     logits = session_.forward(prompt.subspan(begin, n), false);
+    if (cb.on_forward) cb.on_forward(session_.n_past() - int64_t(n), prompt.subspan(begin, n));
   }
   if (options_.max_tokens == 0) {
     be_.sync();
@@ -187,6 +188,7 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
     const auto t1 = Clock::now();
     upload_penalized();
     logits = session_.forward(std::span(&id, 1), false);
+    if (cb.on_forward) cb.on_forward(session_.n_past() - 1, std::span(&id, 1));
     id = check_id(choose(logits, top));
     const double ms = ms_since(t1);
     st.decode_ms += ms;

@@ -66,6 +66,13 @@ json fields(const Event& e) {
           [](const Layers& l) {
             return json{{"modes", l.modes}, {"fallbacks", l.fallbacks}, {"reason", l.reason}};
           },
+          [](const Router& r) {
+            json layers = json::array();
+            for (const RouterLayer& l : r.layers)
+              layers.push_back(
+                  json{{"layer", l.layer}, {"experts", l.experts}, {"weights", l.weights}});
+            return json{{"pos", r.pos}, {"token", r.token}, {"layers", layers}};
+          },
           [](const Token& t) {
             return json{{"phase", t.phase},           {"id", t.id},           {"text", t.text},
                         {"top_k", top_json(t.top_k)}, {"entropy", t.entropy}, {"ms", t.ms},
@@ -86,7 +93,7 @@ json fields(const Event& e) {
 
 const char* event_name(const Event& e) {
   static constexpr const char* names[] = {"load_stage", "gpu_alloc", "limits", "pipeline",
-                                          "layers",     "token",     "summary"};
+                                          "layers",     "router",    "token",  "summary"};
   static_assert(std::variant_size_v<Event> == std::size(names));
   return names[e.index()];
 }
