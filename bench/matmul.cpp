@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "ml/ops.h"
@@ -28,34 +29,36 @@ constexpr Shape kShapes[] = {
     {"gpt-oss output", 201088, 2880},
 };
 
-// Mean ms per dispatch of `rec`. With `warm`, the GPU first runs it for at least 60 ms: an
-// idle H100 runs its cores at a fraction of the boost clock, which made decode-type kernels
-// measure 4-5x slower than under a model's steady load.
-double gpu_ms(ml::vk::Recorder& rec, int reps, bool warm) {
+// Mean ms per matmul of `rec` (its `per_submit` matmuls, each one dispatch per row slice
+// plus quantize_x's where x is quantized first): the sum of the dispatches' times. With `warm`, the
+// GPU first runs it for at least 60 ms: an idle H100 runs its cores at a fraction of the boost
+// clock, which made decode-type kernels measure 4-5x slower than under a model's steady load.
+double gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, bool warm) {
   using clock = std::chrono::steady_clock;
   for (const auto start = clock::now();
        warm && clock::now() - start < std::chrono::milliseconds(60);)
     rec.submit();
   double total = 0;
-  size_t n = 0;
   for (int i = 0; i < reps; ++i) {
     rec.submit();
-    for (const auto& t : rec.timings()) total += t.ms, ++n;
+    for (const auto& t : rec.timings()) total += t.ms;
   }
-  return total / double(n);
+  return total / double(reps) / double(per_submit);
 }
 
 // Times W x for n tokens: a dispatch alone first (an estimate), then as many as make a
-// submit ~4 ms so the GPU stays busy between timestamps.
+// submit ~4 ms so the GPU stays busy between timestamps. x_q: where the integer matvec
+// quantizes x once per matmul (as the Vulkan backend passes it), or null.
 double time_matmul(ml::vk::Device& device, const ml::ops::GpuWeight& w, const ml::vk::Buffer& x,
-                   uint64_t n, const ml::vk::Buffer& y, int reps) {
+                   uint64_t n, const ml::vk::Buffer& y, int reps, const ml::vk::Buffer* x_q) {
+  const auto kernel = ml::ops::MatmulKernel::automatic;
   ml::vk::Recorder one(device, true);
-  ml::ops::matmul(one, w, x, n, y);
-  const double ms = gpu_ms(one, 1, false);
+  ml::ops::matmul(one, w, x, n, y, kernel, x_q);
+  const double ms = gpu_ms(one, 1, 1, false);
   const int per_submit = int(std::clamp(4.0 / ms, 1.0, 200.0));
   ml::vk::Recorder rec(device, true);
-  for (int i = 0; i < per_submit; ++i) ml::ops::matmul(rec, w, x, n, y);
-  return gpu_ms(rec, reps, true);
+  for (int i = 0; i < per_submit; ++i) ml::ops::matmul(rec, w, x, n, y, kernel, x_q);
+  return gpu_ms(rec, reps, per_submit, true);
 }
 
 }  // namespace
@@ -71,9 +74,11 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "timed repetitions")->check(CLI::Range(1, 10000));
   app.add_flag("--no-tiled", skip_tiled, "only the one-token matvec");
   std::vector<std::string> configs = {""};
-  app.add_option("--matvec-config", configs,
-                 "ML_MATVEC values to compare (kernel,workgroup,rows,groups; kernel 0 direct, "
-                 "1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding)");
+  app.add_option(
+      "--matvec-config", configs,
+      "ML_MATVEC values to compare (kernel,workgroup,rows,groups; kernel 0 direct, "
+      "1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding, 5 q8 on x quantized once "
+      "per matmul, 6 as 5 with a single rounding)");
   app.add_option("--device", device_index, "Vulkan device index");
   try {
     app.parse(argc, argv);
@@ -110,6 +115,10 @@ int main(int argc, char** argv) {
           const ml::ops::GpuWeight gw{&w, 0, type, s.k, s.m};
           ml::vk::Buffer x(device, tokens * s.k * 4, ml::vk::Memory::device, "x");
           ml::vk::Buffer y(device, tokens * s.m * 4, ml::vk::Memory::device, "y");
+          const uint64_t xq_bytes = ml::ops::quantized_x_bytes(type, s.k, 1);
+          std::unique_ptr<ml::vk::Buffer> x_q;
+          if (xq_bytes)
+            x_q = std::make_unique<ml::vk::Buffer>(device, xq_bytes, ml::vk::Memory::device, "x_q");
           ml::vk::Recorder init(device);
           init.fill(x, 0, x.size(), 0x3c000000u);  // 2^-7
           init.submit();
@@ -123,7 +132,7 @@ int main(int argc, char** argv) {
             j["n"] = 1;
             if (!config.empty()) j["config"] = config;
             try {
-              const double ms = time_matmul(device, gw, x, 1, y, reps);
+              const double ms = time_matmul(device, gw, x, 1, y, reps, x_q.get());
               j["ms"] = ms;
               j["GB/s"] = double(s.m * rb) / (ms * 1e-3) / 1e9;
             } catch (const ml::Error& e) {
@@ -136,7 +145,7 @@ int main(int argc, char** argv) {
             j["test"] = "matmul_tiled";
             j["n"] = tokens;
             try {
-              const double ms = time_matmul(device, gw, x, tokens, y, reps);
+              const double ms = time_matmul(device, gw, x, tokens, y, reps, nullptr);
               j["ms"] = ms;
               j["TFLOP/s"] = 2.0 * double(s.m) * double(s.k) * double(tokens) / (ms * 1e-3) / 1e12;
             } catch (const ml::Error& e) {

@@ -6,7 +6,9 @@
 // Fast because decoding a weight is a mask or a shift per four values instead of an
 // int-to-float conversion and a multiply per value, and scales apply once per 16-32 values:
 // the float kernels are bound by that decode, not by the loads. The x quantization is done
-// once per unit for all ROWS rows. Rounding x to 8 bits alone (llama.cpp's q8_1) moves results
+// once per unit for all ROWS rows; with X_PRE it was done once per matmul by quantize_x.comp and
+// each unit loads its blocks (five uvec4 per 32 values) instead of 128 bytes of float x, which
+// every workgroup re-read and re-rounded before. Rounding x to 8 bits alone (llama.cpp's q8_1) moves results
 // by ~1e-3 of |row| |x|; with X_RESIDUAL the rounding's remainder is rounded to int8 too and
 // dotted with the same weight words (one more dot4 per word), ~1e-5.
 #extension GL_GOOGLE_include_directive : require
@@ -19,7 +21,11 @@
 layout(local_size_x_id = 0) in;
 
 layout(binding = 0) readonly buffer W { uint w[]; };
+#if X_PRE
+layout(binding = 1) readonly buffer XB { uvec4 xb4[]; };  // quantize_x.comp's blocks
+#else
 layout(binding = 1) readonly buffer X4 { vec4 x4[]; };  // rows of x start 32-value aligned
+#endif
 layout(binding = 2) writeonly buffer Y { float y[]; };
 #if EXPERT
 layout(binding = 3) readonly buffer Ids { int ids[]; };  // [n_tokens][n_used]
@@ -56,6 +62,30 @@ shared float red[ROWS * 64];  // one partial per subgroup (subgroups of at least
 shared float red[ROWS * 256];
 #endif
 
+#if X_PRE
+// The block of x[xi..xi+32) as quantize_x.comp wrote it, to xq/xd/xs (xr/xe) block b.
+void quantize_x(uint xi, uint b) {
+  const uint o = (xi / 32u) * 5u;
+  const uvec4 q0 = xb4[o], q1 = xb4[o + 1u], t = xb4[o + 4u];
+  for (uint c = 0u; c < 4u; ++c) {
+    xq[8u * b + c] = q0[c];
+    xq[8u * b + 4u + c] = q1[c];
+  }
+  xd[b] = uintBitsToFloat(t.x);
+  xs[2u * b] = uintBitsToFloat(t.z);
+  xs[2u * b + 1u] = uintBitsToFloat(t.w);
+#if X_RESIDUAL
+  const uvec4 r0 = xb4[o + 2u], r1 = xb4[o + 3u];
+  for (uint c = 0u; c < 4u; ++c) {
+    xr[8u * b + c] = r0[c];
+    xr[8u * b + 4u + c] = r1[c];
+  }
+  xe[b] = uintBitsToFloat(t.y);
+#else
+  xe[b] = 0.0;
+#endif
+}
+#else
 // x[xi..xi+32) to xq/xd/xs block b: q = round(x / amax * 127) by packSnorm4x8.
 void quantize_x(uint xi, uint b) {
   vec4 v[8];
@@ -85,6 +115,7 @@ void quantize_x(uint xi, uint b) {
   xe[b] = 0.0;
 #endif
 }
+#endif
 
 void main() {
 #if defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)

@@ -71,7 +71,7 @@ class MatmulGpu : public ::testing::Test {
   // One W x on the GPU against the CPU reference; returns the worst scaled error.
   static double check_matmul(vk::Device& device, vk::StagingRing& ring, Type type, uint64_t m,
                              uint64_t k, uint64_t n, MatmulKernel kernel,
-                             size_t* dispatches = nullptr) {
+                             size_t* dispatches = nullptr, bool with_x_q = false) {
     const auto w = quant::random_blocks(type, m * k, m * 1000 + k);
     const auto x = random_floats(n * k, n + k);
     std::vector<float> ref(n * m);
@@ -79,8 +79,12 @@ class MatmulGpu : public ::testing::Test {
     auto wb = upload_weight(device, ring, w, "w");
     auto xb = vk::upload_buffer(device, ring, std::span<const float>(x), "x");
     vk::Buffer yb(device, n * m * 4, vk::Memory::device, "y");
+    // x quantized once per matmul (quantize_x.comp) where the integer kernel runs.
+    const uint64_t xq_bytes = with_x_q ? quantized_x_bytes(type, k, n) : 0;
+    std::unique_ptr<vk::Buffer> xq;
+    if (xq_bytes) xq = std::make_unique<vk::Buffer>(device, xq_bytes, vk::Memory::device, "x_q");
     vk::Recorder rec(device);
-    matmul(rec, {wb.get(), 0, type, k, m}, *xb, n, yb, kernel);
+    matmul(rec, {wb.get(), 0, type, k, m}, *xb, n, yb, kernel, xq.get());
     if (dispatches) *dispatches = rec.n_dispatches();
     rec.submit();
     const auto y = vk::download<float>(ring, yb, n * m);
@@ -151,21 +155,41 @@ TEST_F(MatmulGpu, MatvecSeveralTokens) {
 
 // matmul_vec_q.comp against the same CPU reference, for every type it has, with the packed
 // int8x4 products (where the device has them) and with the plain-integer fallback.
+// With x_q (and a pre-quantized config: the default, 5, 6) quantize_x.comp runs first: two
+// dispatches; without it, or with an in-kernel config, one. The same tolerances hold: the
+// blocks are the in-kernel rounding's.
 TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
-  for (const char* config : {"", "3,0,4,0", "2,64,3,0", "4,0,2,0"}) {
+  const std::pair<const char*, bool> configs[] = {
+      {"", true},         {"", false},        {"3,0,4,0", false}, {"2,64,3,0", false},
+      {"4,0,2,0", false}, {"5,64,8,0", true}, {"6,0,3,0", true},  {"2,0,4,0", true}};
+  for (auto [config, with_x_q] : configs) {
     if (*config) setenv("ML_MATVEC", config, 1);
-    const double tolerance = config[0] == '4' ? kQ8SingleTolerance : kQ8Tolerance;
+    const bool single = config[0] == '4' || config[0] == '6';
+    const bool pre = with_x_q && (!*config || config[0] == '5' || config[0] == '6');
+    const double tolerance = single ? kQ8SingleTolerance : kQ8Tolerance;
     for (Type type : gpu_types()) {
       if (!gpu_supports_q8(type)) continue;
       for (auto [m, k] : shapes(type)) {
-        SCOPED_TRACE(cat(gguf::type_name(type), " m=", m, " k=", k, " ML_MATVEC=", config));
-        const double e = check_matmul(*device_, *ring_, type, m, k, 1, MatmulKernel::vec_q8);
+        SCOPED_TRACE(cat(gguf::type_name(type), " m=", m, " k=", k, " ML_MATVEC=", config,
+                         with_x_q ? " x_q" : ""));
+        size_t dispatches = 0;
+        const double e = check_matmul(*device_, *ring_, type, m, k, 1, MatmulKernel::vec_q8,
+                                      &dispatches, with_x_q);
         EXPECT_LE(e, tolerance);
         EXPECT_GT(e, 0.0);  // x was rounded: the float kernel did not run
+        // By default Q8_0 below 65536 rows keeps the float-x direct kernel (vec_config).
+        EXPECT_EQ(dispatches, pre && (*config || type != Type::Q8_0) ? 2u : 1u);
       }
     }
     unsetenv("ML_MATVEC");
   }
+  for (bool with_x_q : {false, true})
+    for (Type type : {Type::Q4_K, Type::MXFP4, Type::Q5_0}) {
+      SCOPED_TRACE(cat(gguf::type_name(type), " 3 tokens", with_x_q ? " x_q" : ""));
+      EXPECT_LE(
+          check_matmul(*device_, *ring_, type, 11, 512, 3, MatmulKernel::vec_q8, nullptr, with_x_q),
+          kQ8Tolerance);
+    }
   EXPECT_LE(check_matmul(*device_, *ring_, Type::Q6_K, 7, 512, 3, MatmulKernel::automatic),
             kQ8Tolerance);
   EXPECT_THAT(
@@ -214,7 +238,8 @@ TEST_F(MatmulGpu, DequantizeEqualsCpuReference) {
 // W[ids[t][s]] x[t] (or x[t][s]) against the CPU matmul_id.
 double check_expert(vk::Device& device, vk::StagingRing& ring, Type type, uint64_t n_expert,
                     uint64_t m, uint64_t k, uint64_t n_used, uint64_t n, bool x_per_slot,
-                    size_t* dispatches = nullptr, MatmulKernel kernel = MatmulKernel::vec) {
+                    size_t* dispatches = nullptr, MatmulKernel kernel = MatmulKernel::vec,
+                    bool with_x_q = false) {
   const auto w = quant::random_blocks(type, n_expert * m * k, 5);
   const auto x = random_floats(n * (x_per_slot ? n_used : 1) * k, 6);
   std::vector<int32_t> ids(n * n_used);
@@ -225,8 +250,12 @@ double check_expert(vk::Device& device, vk::StagingRing& ring, Type type, uint64
   auto xb = vk::upload_buffer(device, ring, std::span<const float>(x), "x");
   auto ib = vk::upload_buffer(device, ring, std::span<const int32_t>(ids), "ids");
   vk::Buffer yb(device, ref.size() * 4, vk::Memory::device, "y");
+  const uint64_t xq_bytes = with_x_q ? quantized_x_bytes(type, k, x.size() / k) : 0;
+  std::unique_ptr<vk::Buffer> xq;
+  if (xq_bytes) xq = std::make_unique<vk::Buffer>(device, xq_bytes, vk::Memory::device, "x_q");
   vk::Recorder rec(device);
-  matmul_id(rec, {wb.get(), 0, type, k, m, n_expert}, *xb, x_per_slot, *ib, n_used, n, yb, kernel);
+  matmul_id(rec, {wb.get(), 0, type, k, m, n_expert}, *xb, x_per_slot, *ib, n_used, n, yb, kernel,
+            xq.get());
   if (dispatches) *dispatches = rec.n_dispatches();
   rec.submit();
   const auto y = vk::download<float>(ring, yb, ref.size());
@@ -256,11 +285,14 @@ TEST_F(MatmulGpu, ExpertMatvecSelectsRowsById) {
       const uint64_t k = block(type) == 256 ? 512 : 2880 / 15;  // 192: gpt-oss-tiny's expert ff
       SCOPED_TRACE(cat(gguf::type_name(type), per_slot ? " x per slot" : " shared x"));
       EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot), 1e-5);
-      if (gpu_supports_q8(type)) {
-        EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot, nullptr,
-                               MatmulKernel::automatic),
-                  kQ8Tolerance);
-      }
+      if (gpu_supports_q8(type))
+        for (bool with_x_q : {false, true}) {
+          size_t dispatches = 0;
+          EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot, &dispatches,
+                                 MatmulKernel::automatic, with_x_q),
+                    kQ8Tolerance);
+          EXPECT_EQ(dispatches, with_x_q && type != Type::Q8_0 ? 2u : 1u) << with_x_q;
+        }
     }
 }
 
@@ -304,9 +336,12 @@ TEST_F(MatmulGpu, SlicesWhenWeightExceedsStorageBufferRange) {
               kTolerance);
     EXPECT_GT(dispatches, 2u);
     if (gpu_supports_q8(type)) {
-      EXPECT_LE(check_matmul(device, ring, type, 101, k, 1, MatmulKernel::vec_q8, &dispatches),
-                kQ8Tolerance);
-      EXPECT_GT(dispatches, 2u);
+      for (bool with_x_q : {false, true}) {
+        EXPECT_LE(check_matmul(device, ring, type, 101, k, 1, MatmulKernel::vec_q8, &dispatches,
+                               with_x_q),
+                  kQ8Tolerance);
+        EXPECT_GT(dispatches, 2u);
+      }
     }
   }
   size_t dispatches = 0;

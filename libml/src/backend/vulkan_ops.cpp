@@ -85,7 +85,12 @@ Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x) {
   need(x.ne[0] == K, "matmul", "w ", Shape{w}, " times x ", Shape{x});
   Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), 1};
-  ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y));
+  // A transient for x quantized once (integer matvec); prefill goes to the tiled kernel.
+  const uint64_t xq_bytes = T <= 8 ? ops::quantized_x_bytes(w.type, uint64_t(K), uint64_t(T)) : 0;
+  const Tensor x_q =
+      xq_bytes ? scratch(gguf::Type::I32, {int64_t(xq_bytes / 4), 1, 1, 1}) : Tensor{};
+  ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
+              xq_bytes ? &buffer(x_q) : nullptr);
   return y;
 }
 
@@ -96,8 +101,12 @@ Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& 
        Shape{x}, " ids ", Shape{ids});
   Tensor y = scratch(gguf::Type::F32, {N, n_used, T, 1});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), uint64_t(E)};
+  const uint64_t xq_bytes = ops::quantized_x_bytes(w.type, uint64_t(K), uint64_t(X * T));
+  const Tensor x_q =
+      xq_bytes ? scratch(gguf::Type::I32, {int64_t(xq_bytes / 4), 1, 1, 1}) : Tensor{};
   ops::matmul_id(*rec_, gw, f32(x, "matmul_id"), X != 1, i32(ids, "matmul_id"), uint64_t(n_used),
-                 uint64_t(T), buffer(y));
+                 uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
+                 xq_bytes ? &buffer(x_q) : nullptr);
   return y;
 }
 

@@ -156,10 +156,15 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
 // coalesced 16-byte loads (see the shader); matmul_vec_q.comp quantizes x to int8 blocks and
 // takes integer dot products (packed int8x4 where the device has shaderIntegerDotProduct,
 // q8_plain forces the plain-integer fallback); both also round x's remainder to int8
-// (X_RESIDUAL: ~1e-5 relative, gate C's 1e-4 holds), q8_single does not (llama.cpp's q8_1). The
+// (X_RESIDUAL: ~1e-5 relative, gate C's 1e-4 holds), q8_single does not (llama.cpp's q8_1);
+// xq and xq_single read x quantized once per matmul by quantize_x.comp (X_PRE) instead of in
+// every workgroup, where the caller passes the buffer (quantized_x_bytes), else q8. The
 // float configs were chosen per type from H100 runs of every config (bench/README.md,
 // bench/results/h100-2026-11-23-s2-matmul.jsonl).
-enum class VecKernel : uint32_t { direct, staged, q8, q8_plain, q8_single };
+enum class VecKernel : uint32_t { direct, staged, q8, q8_plain, q8_single, xq, xq_single };
+bool pre_quantized(VecKernel k) {
+  return k == VecKernel::xq || k == VecKernel::xq_single;
+}
 struct VecConfig {
   VecKernel kernel;
   uint32_t workgroup;  // staged and q8: invocations (0: sized by k); direct: sized by k
@@ -223,27 +228,54 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // one, except Q8_0 below 65536 rows, where the direct kernel stays ~10% ahead; 8 rows per
   // workgroup win on tall matrices (Q8_0 201088x2880: 390 -> 2038 GB/s, Q5_1 677 -> 1317).
   const bool tall = rows >= 65536;
-  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::q8, 0, tall ? 8u : 4u, 0};
+  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::xq, 0, tall ? 8u : 4u, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
   // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
-  // residual. A q8 kernel applies
+  // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual. A q8 kernel
+  // applies
   // only where it may (q8 and a type that has one); the type's default runs otherwise.
   if (const char* e = std::getenv("ML_MATVEC")) {
     unsigned a = 0, b = 0, r = 0, g = 0;
-    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || a > 4 || r == 0 || r > 64 ||
+    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || a > 6 || r == 0 || r > 64 ||
         (a == 1 && (g == 0 || g > 16)))
-      fail("ML_MATVEC = \"", e, "\": expected kernel(0-4),workgroup,rows(1-64),groups(1-16)");
+      fail("ML_MATVEC = \"", e, "\": expected kernel(0-6),workgroup,rows(1-64),groups(1-16)");
     if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r, g};
   }
   return c;
 }
 
+constexpr uint64_t kXBlockBytes = 80;  // quantize_x.comp's block of 32 values
+
+// Records quantize_x.comp: n_x rows of k floats of x to x_q's blocks.
+void record_quantize_x(vk::Recorder& rec, const vk::Buffer& x, uint64_t n_x, uint64_t k,
+                       bool residual, const vk::Buffer& x_q) {
+  vk::Device& device = rec.device();
+  const uint64_t n_blocks = n_x * k / 32;
+  if (x_q.size() < n_blocks * kXBlockBytes)
+    fail("matmul: quantized x buffer ", x_q.name(), " has ", x_q.size(), " bytes, needs ",
+         n_blocks * kXBlockBytes);
+  const uint32_t wg = device.workgroup_size(64);
+  const vk::Kernel& kernel = device.kernel(
+      {"quantize_x.comp", {{"X_RESIDUAL", residual ? "1" : "0"}}, 2, sizeof(uint32_t), wg});
+  const uint32_t push = u32(n_blocks, "x blocks");
+  rec.dispatch(kernel, {{&x, 0, n_x * k * 4, false}, {&x_q, 0, n_blocks * kXBlockBytes, true}},
+               push, vk::fold_groups(device, (n_blocks + wg - 1) / wg), "quantize_x");
+}
+
 void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
-                const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot,
-                bool q8) {
+                const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot, bool q8,
+                const vk::Buffer* x_q) {
   vk::Device& device = rec.device();
   VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
+  // Without the caller's buffer (or where its blocks exceed one binding) the integer kernel
+  // quantizes x itself.
+  const uint64_t n_x = ids && x_per_slot ? n_tokens * n_used : n_tokens;
+  if (pre_quantized(c.kernel) &&
+      (!x_q || n_x * w.k / 32 * kXBlockBytes > device.limits().max_storage_buffer_range))
+    c.kernel = c.kernel == VecKernel::xq ? VecKernel::q8 : VecKernel::q8_single;
   const bool integer = c.kernel >= VecKernel::q8;
+  const bool pre = pre_quantized(c.kernel);
+  const bool residual = c.kernel != VecKernel::q8_single && c.kernel != VecKernel::xq_single;
   const bool staged = c.kernel == VecKernel::staged && !(variant(w.type).element_bytes && w.k % 8);
   auto defines = type_defines(w.type);
   uint32_t wg = 0, shared = 0;
@@ -257,7 +289,8 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                                               : 64);
     const bool int_dot = c.kernel != VecKernel::q8_plain && device.limits().integer_dot_product;
     defines.push_back({"INT_DOT", int_dot ? "1" : "0"});
-    defines.push_back({"X_RESIDUAL", c.kernel != VecKernel::q8_single ? "1" : "0"});
+    defines.push_back({"X_RESIDUAL", residual ? "1" : "0"});
+    defines.push_back({"X_PRE", pre ? "1" : "0"});
     shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL byte table
   } else if (staged) {
     source = "matmul_vec_staged.comp";
@@ -286,6 +319,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   const uint64_t y_floats = z * w.m;
   check_buffer(x, x_floats, "x");
   check_buffer(y, y_floats, "y");
+  if (pre) record_quantize_x(rec, x, x_floats / w.k, w.k, residual, *x_q);
   const uint64_t total_rows = w.m * w.n_expert;
   for (const Slice& s : slices(device, w, total_rows)) {
     const uint64_t grid_rows = ids ? w.m : s.row_end - s.row_begin;
@@ -302,12 +336,16 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
               u32(grid_rows, "rows")};
     const auto groups = vk::fold_groups(device, (grid_rows + c.rows - 1) / c.rows, z);
     std::vector<vk::Binding> b = {{w.buffer, s.bind_offset, s.bind_size, false},
-                                  {&x, 0, x_floats * 4, false},
+                                  pre ? vk::Binding{x_q, 0, x_floats / 32 * kXBlockBytes, false}
+                                      : vk::Binding{&x, 0, x_floats * 4, false},
                                   {&y, 0, y_floats * 4, true}};
     if (ids) b.push_back({ids, 0, n_tokens * n_used * 4, false});
-    rec.dispatch(
-        kernel, b, std::as_bytes(std::span(&p, 1)), groups,
-        cat(ids ? "matmul_id " : "matmul_vec ", integer ? "q8 " : "", gguf::type_name(w.type)));
+    rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
+                 cat(ids ? "matmul_id " : "matmul_vec ",
+                     pre       ? "xq "
+                     : integer ? "q8 "
+                               : "",
+                     gguf::type_name(w.type)));
   }
 }
 
@@ -384,8 +422,14 @@ std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& r
   return buffer;
 }
 
+uint64_t quantized_x_bytes(Type type, uint64_t k, uint64_t n_x) {
+  if (!gpu_supports_q8(type)) return 0;
+  gguf::row_bytes(type, k);  // throws when k is not a multiple of the block size (32 or 256)
+  return n_x * (k / 32) * kXBlockBytes;
+}
+
 void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
-            const vk::Buffer& y, MatmulKernel kernel) {
+            const vk::Buffer& y, MatmulKernel kernel, const vk::Buffer* x_q) {
   check_weight(w);
   if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
   if (n_tokens == 0) return;
@@ -394,14 +438,14 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
     fail("matmul: no integer matvec for weight type ", gguf::type_name(w.type));
   if (kernel != MatmulKernel::tiled)
-    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false, kernel != MatmulKernel::vec);
+    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false, kernel != MatmulKernel::vec, x_q);
   else
     record_tiled(rec, w, x, y, n_tokens);
 }
 
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
                const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
-               MatmulKernel kernel) {
+               MatmulKernel kernel, const vk::Buffer* x_q) {
   check_weight(w);
   if (kernel == MatmulKernel::tiled) fail("matmul_id: there is no tiled expert matmul");
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
@@ -410,7 +454,7 @@ void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool 
   if (ids.size() < n_tokens * n_used * 4)
     fail("matmul_id: ids buffer ", ids.name(), " has ", ids.size(), " bytes, needs ",
          n_tokens * n_used * 4);
-  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot, kernel != MatmulKernel::vec);
+  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot, kernel != MatmulKernel::vec, x_q);
 }
 
 void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y) {
