@@ -232,6 +232,21 @@ TEST_F(OpsGpu, ArgmaxTopKAndMoeRoute) {
   expect_close([&](Backend& be) { return be.moe_route(put_f32(be, {300, 3}, x), 4).weights; });
 }
 
+// A vocabulary-sized row goes through the chunked two-pass top-k: the same ids as the CPU,
+// with ties (values rounded to a few levels) broken to the lower index across chunks, the
+// largest values placed in one chunk, in the last partial chunk and at chunk edges.
+TEST_F(OpsGpu, TopKOfLongRowsInChunks) {
+  const int64_t V = 201088;
+  auto x = randoms(size_t(V * 2), 4);
+  for (float& v : x) v = std::round(v * 8.0f) / 8.0f;
+  for (int64_t i :
+       {int64_t(0), int64_t(2047), int64_t(2048), int64_t(4095), int64_t(100000), V - 1})
+    x[size_t(i)] = 3.0f;
+  for (int64_t i = 0; i < 45; ++i) x[size_t(V + 196608 + i)] = 2.0f + float(i % 3);
+  for (int k : {1, 40, 64})
+    expect_equal_i32([&](Backend& be) { return be.top_k(put_f32(be, {V, 2}, x), k); });
+}
+
 TEST_F(OpsGpu, MoeCombine) {
   const auto y = randoms(10 * 3 * 2, 1), w = randoms(3 * 2, 2);
   expect_close([&](Backend& be) {

@@ -274,20 +274,45 @@ Tensor VulkanBackend::rows_topk(const Tensor& x, int k, bool route, Tensor* weig
   need(k >= 1 && k <= V, op, "k ", k, " of ", V);
   Tensor ids = scratch(gguf::Type::I32, {k, T, 1, 1});
   struct Push {
-    uint32_t n, n_rows, k;
-  } p{u32(V, op), u32(T, op), uint32_t(k)};
+    uint32_t n, n_rows, k, chunk, n_chunks;
+  } p{u32(V, op), u32(T, op), uint32_t(k), 0, 1};
   const vk::Buffer& xb = f32(x, op);
   if (route) {
     *weights = scratch(gguf::Type::F32, {k, T, 1, 1});
-    rec_->dispatch(device_->kernel(spec("top_k.comp", 3, sizeof(Push), {{"ROUTE", "1"}})),
-                   {bind(*device_, xb), bind(*device_, buffer(ids), true),
-                    bind(*device_, buffer(*weights), true)},
-                   p, vk::fold_groups(*device_, p.n_rows), op);
-  } else {
-    rec_->dispatch(device_->kernel(spec("top_k.comp", 2, sizeof(Push), {{"ROUTE", "0"}})),
-                   {bind(*device_, xb), bind(*device_, buffer(ids), true)}, p,
-                   vk::fold_groups(*device_, p.n_rows), op);
+    rec_->dispatch(
+        device_->kernel(spec("top_k.comp", 3, sizeof(Push), {{"ROUTE", "1"}, {"PASS", "0"}})),
+        {bind(*device_, xb), bind(*device_, buffer(ids), true),
+         bind(*device_, buffer(*weights), true)},
+        p, vk::fold_groups(*device_, p.n_rows), op);
+    return ids;
   }
+  // One workgroup's k passes over a 201088-token row took ~17 ms per token on the H100; in
+  // chunks of kChunk the row's workgroups run in parallel and a second pass picks from their
+  // k candidates each.
+  constexpr int64_t kChunk = 2048;
+  if (V <= 2 * kChunk) {
+    rec_->dispatch(
+        device_->kernel(spec("top_k.comp", 2, sizeof(Push), {{"ROUTE", "0"}, {"PASS", "0"}})),
+        {bind(*device_, xb), bind(*device_, buffer(ids), true)}, p,
+        vk::fold_groups(*device_, p.n_rows), op);
+    return ids;
+  }
+  const int64_t n_chunks = (V + kChunk - 1) / kChunk;
+  Tensor cand_v = scratch(gguf::Type::F32, {k, n_chunks, T, 1});
+  Tensor cand_i = scratch(gguf::Type::I32, {k, n_chunks, T, 1});
+  p.chunk = uint32_t(kChunk);
+  p.n_chunks = uint32_t(n_chunks);
+  rec_->dispatch(
+      device_->kernel(spec("top_k.comp", 4, sizeof(Push), {{"ROUTE", "0"}, {"PASS", "1"}})),
+      {bind(*device_, xb), bind(*device_, buffer(ids)), bind(*device_, buffer(cand_v), true),
+       bind(*device_, buffer(cand_i), true)},
+      p, vk::fold_groups(*device_, u32(T * n_chunks, op)), op);
+  Push p2{u32(n_chunks * k, op), p.n_rows, p.k, 0, 1};
+  rec_->dispatch(
+      device_->kernel(spec("top_k.comp", 3, sizeof(Push), {{"ROUTE", "0"}, {"PASS", "2"}})),
+      {bind(*device_, buffer(cand_v)), bind(*device_, buffer(ids), true),
+       bind(*device_, buffer(cand_i))},
+      p2, vk::fold_groups(*device_, p2.n_rows), op);
   return ids;
 }
 
