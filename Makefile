@@ -47,7 +47,7 @@ test: build
 # The sanitizer build: CPU-side unit tests under AddressSanitizer and UBSan.
 asan: setup
 	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DML_SANITIZE=ON $(CMAKE_FLAGS)
-	cmake --build $(BUILD)-asan -j $(JOBS)
+	cmake --build $(BUILD)-asan -j $(JOBS) --target cpu_checks
 	cd $(BUILD)-asan && ctest --output-on-failure -L cpu -j $(JOBS)
 
 # The main job: the real Gemma 3 270M (base model, so a completion-style question) answers.
