@@ -224,11 +224,13 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   }
   const bool has_q8 = q8_unit(type) != 0;
   // The float kernels are bound by their per-value decode. On the H100 (bench/results/
-  // h100-2026-11-23-s2-q8.jsonl) the integer kernel ran 1.3-1.9x faster on every type with
-  // one, except Q8_0 below 65536 rows, where the direct kernel stays ~10% ahead; 8 rows per
-  // workgroup win on tall matrices (Q8_0 201088x2880: 390 -> 2038 GB/s, Q5_1 677 -> 1317).
+  // h100-2026-11-23-s2-xq.jsonl) the integer kernel on x quantized once per matmul, 4 rows
+  // per workgroup, ran 1.5-2.5x them on every type with one (Q8_0 201088x2880: 381 -> 2784
+  // GB/s, 92% of the copy kernel; Q4_K 14336x4096: 514 -> 1099), except Q8_0 below 65536
+  // rows, where the direct kernel stays ahead by up to 30%. 8 rows per workgroup lost to 4
+  // once x was quantized outside the kernel (it won while every workgroup quantized x).
   const bool tall = rows >= 65536;
-  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::xq, 0, tall ? 8u : 4u, 0};
+  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::xq, 0, 4u, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
   // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
   // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual. A q8 kernel
