@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 
+#include "backend_util.h"
 #include "ml/backend.h"
 #include "ml/quant.h"
 
@@ -16,25 +17,10 @@ namespace {
 
 using gguf::Type;
 
-std::vector<float> randoms(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& f : v) f = u(rng);
-  return v;
-}
-
-Tensor put(Backend& be, Type type, std::array<int64_t, 4> ne, std::span<const std::byte> bytes) {
-  Tensor t = be.alloc(type, ne, "input");
-  be.upload(t, bytes);
-  return t;
-}
-Tensor put_f32(Backend& be, std::array<int64_t, 4> ne, const std::vector<float>& v) {
-  return put(be, Type::F32, ne, std::as_bytes(std::span(v)));
-}
-Tensor put_i32(Backend& be, std::array<int64_t, 4> ne, const std::vector<int32_t>& v) {
-  return put(be, Type::I32, ne, std::as_bytes(std::span(v)));
-}
+using test::put;
+using test::put_f32;
+using test::put_i32;
+using test::randoms;
 
 // max |a - b| relative to max |a|.
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <random>
 
+#include "backend_util.h"
 #include "ml/backend.h"
 #include "ml/quant.h"
 
@@ -16,31 +17,10 @@ namespace {
 
 using gguf::Type;
 
-std::vector<float> randoms(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& f : v) f = u(rng);
-  return v;
-}
-
-// Shapes are written {K, N}: the dims left out (zero-initialized) are 1.
-std::array<int64_t, 4> dims(std::array<int64_t, 4> ne) {
-  for (auto& n : ne) n = n ? n : 1;
-  return ne;
-}
-
-Tensor put(Backend& be, Type type, std::array<int64_t, 4> ne, std::span<const std::byte> bytes) {
-  Tensor t = be.alloc(type, dims(ne), "input");
-  be.upload(t, bytes);
-  return t;
-}
-Tensor put_f32(Backend& be, std::array<int64_t, 4> ne, const std::vector<float>& v) {
-  return put(be, Type::F32, ne, std::as_bytes(std::span(v)));
-}
-Tensor put_i32(Backend& be, std::array<int64_t, 4> ne, const std::vector<int32_t>& v) {
-  return put(be, Type::I32, ne, std::as_bytes(std::span(v)));
-}
+using test::put;
+using test::put_f32;
+using test::put_i32;
+using test::randoms;
 
 // Runs op on the CPU and the Vulkan backend and compares what it returns.
 class OpsGpu : public ::testing::Test {

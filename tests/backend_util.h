@@ -1,0 +1,41 @@
+#pragma once
+// Inputs for the backend tests (ops_gpu_test, backend_gpu_test): seeded random values and
+// host vectors put on a backend as tensors.
+#include <array>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "ml/backend.h"
+
+namespace ml::test {
+
+inline std::vector<float> randoms(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = u(rng);
+  return v;
+}
+
+// Shapes may be written {K, N}: the dims left out (zero-initialized) are 1.
+inline std::array<int64_t, 4> dims(std::array<int64_t, 4> ne) {
+  for (auto& n : ne) n = n ? n : 1;
+  return ne;
+}
+
+inline Tensor put(Backend& be, gguf::Type type, std::array<int64_t, 4> ne,
+                  std::span<const std::byte> bytes) {
+  Tensor t = be.alloc(type, dims(ne), "input");
+  be.upload(t, bytes);
+  return t;
+}
+inline Tensor put_f32(Backend& be, std::array<int64_t, 4> ne, const std::vector<float>& v) {
+  return put(be, gguf::Type::F32, ne, std::as_bytes(std::span(v)));
+}
+inline Tensor put_i32(Backend& be, std::array<int64_t, 4> ne, const std::vector<int32_t>& v) {
+  return put(be, gguf::Type::I32, ne, std::as_bytes(std::span(v)));
+}
+
+}  // namespace ml::test
