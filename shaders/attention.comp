@@ -8,8 +8,9 @@
 // max m and sum l, rescaling the accumulator). Why it is fast: HEAD_DIM is a compile-time
 // constant, so a key row is read as unrolled 16-byte loads all in flight at once, and the
 // value rows in four-key steps; a dependent chain of 4-byte loads was 80 us per layer.
-// SPLIT = 0 writes o (the sink folded in); SPLIT = 1 writes (acc, m, l) per split for
-// attention_combine.comp.
+// SPLIT = 0 writes o (the sink folded in). SPLIT = 1 writes (acc, m, l) per split to `part`
+// and the last of an item's workgroups to finish (a counter per item) combines them into o:
+// one dispatch where a second combine pass cost a barrier drain per layer.
 #extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer Q { float q[]; };
@@ -24,6 +25,15 @@ layout(binding = 4) readonly buffer VC { vec2 v_cache[]; };
 #endif
 layout(binding = 5) readonly buffer S { float sinks[]; };
 layout(binding = 6) writeonly buffer O { float o[]; };
+#if SPLIT
+// A persistent buffer: a counter per item (zero between dispatches: the last workgroup
+// resets it), then (acc[D], m, l) per item and split.
+layout(binding = 7) coherent buffer Part {
+  uint done[MAX_ITEMS];
+  float part[];
+};
+shared bool last_split;
+#endif
 layout(push_constant) uniform Push {
   uint head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
   float scale, softcap;
@@ -134,19 +144,40 @@ void main() {
     barrier();
   }
 #if SPLIT
-  // (acc[D], m, l) of this split; the combine pass rescales the splits to a common max.
-  const uint base = (item * p.n_split + split) * (D + 2u);
+  // (acc[D], m, l) of this split; the last split rescales all to a common max M:
+  // o = sum_s e^(m_s - M) acc_s / (sum_s e^(m_s - M) l_s [+ e^(sink - M)]). A split without
+  // keys has m = -inf and l = 0 and adds nothing.
+  const uint stride = D + 2u, base = item * p.n_split * stride;
   [[unroll]] for (uint r = 0u; r < kPairs; ++r) {
     const uint j = tid + r * WG;
     if (j < D / 2u) {
-      o[base + 2u * j] = acc[r].x;
-      o[base + 2u * j + 1u] = acc[r].y;
+      part[base + split * stride + 2u * j] = acc[r].x;
+      part[base + split * stride + 2u * j + 1u] = acc[r].y;
     }
   }
   if (tid == 0u) {
-    o[base + D] = m;
-    o[base + D + 1u] = l;
+    part[base + split * stride + D] = m;
+    part[base + split * stride + D + 1u] = l;
   }
+  // Release this split's part before counting it; the last one to count reads them all.
+  memoryBarrierBuffer();
+  barrier();
+  if (tid == 0u) last_split = atomicAdd(done[item], 1u) == p.n_split - 1u;
+  barrier();
+  if (!last_split) return;  // uniform over the workgroup
+  memoryBarrierBuffer();
+  float M = p.has_sinks != 0u ? sinks[h] : uintBitsToFloat(0xFF800000u);
+  for (uint s = 0u; s < p.n_split; ++s) M = max(M, part[base + s * stride + D]);
+  float L = p.has_sinks != 0u ? exp(sinks[h] - M) : 0.0;
+  for (uint s = 0u; s < p.n_split; ++s)
+    L += exp(part[base + s * stride + D] - M) * part[base + s * stride + D + 1u];
+  for (uint d = tid; d < D; d += WG) {
+    float sum = 0.0;
+    for (uint s = 0u; s < p.n_split; ++s)
+      sum += exp(part[base + s * stride + D] - M) * part[base + s * stride + d];
+    o[item * D + d] = sum / L;
+  }
+  if (tid == 0u) done[item] = 0u;
 #else
   [[unroll]] for (uint r = 0u; r < kPairs; ++r) {
     const uint j = tid + r * WG;

@@ -9,6 +9,7 @@
 // Lifetimes: `alloc` makes a persistent tensor (weights, KV cache) that lives until `free`;
 // every op returns a new *transient* tensor that lives until `reset_transient()`, which the
 // session calls at the start of each forward pass (a bump allocator on the GPU).
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -89,6 +90,21 @@ class Backend {
                       const ops::RopeParams& p) = 0;
   // Writes k [width, T] (F32) into cache [width, n_cells] rows (pos0 + t) % n_cells.
   virtual void kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) = 0;
+  // RoPE of q [head_dim, n_head, T] and k [head_dim, n_head_kv, T] as rope() does, in one
+  // op; with `store`, the positions are store->pos0 + t (pos is not read) and rope(k) and
+  // store->v also go into the caches as kv_store does (one dispatch instead of four on the
+  // GPU). → {rope(q), rope(k)}.
+  struct KvStore {
+    Tensor k_cache, v_cache;  // [head_dim * n_head_kv, n_cells] F16 or F32
+    Tensor v;                 // [head_dim, n_head_kv, T] F32
+    int32_t pos0 = 0;
+  };
+  struct QK {
+    Tensor q, k;
+  };
+  virtual QK rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos,
+                     const Tensor* freq_factors, const ops::RopeParams& p,
+                     const KvStore* store) = 0;
   // Grouped-query attention of q [head_dim, n_head, T] (positions pos0..pos0+T-1) over the
   // keys before pos0 in k_cache/v_cache (position p in row p % n_cells) and the batch's own
   // k, v [head_dim, n_head_kv, T]; sinks [n_head] F32 optional → [head_dim * n_head, T].
@@ -133,6 +149,17 @@ class Backend {
  private:
   Observer observer_;
 };
+
+// Whether a batch of T tokens at pos0 may go into a cache of n_cells rows before its own
+// attention (window n_swa, 0 = none): its rows (pos0 + t) % n_cells must not hold a key
+// before pos0 that one of its queries still reads. Always so for one token when n_cells ≥
+// n_swa, and for a full-attention cache the batch does not wrap.
+inline bool store_before_attention(int32_t pos0, int64_t T, int32_t n_swa, int64_t n_cells) {
+  // The queries read cached keys [first, pos0); the batch writes positions [pos0, pos0 + T),
+  // and two positions share a row exactly when they are n_cells apart.
+  const int64_t first = n_swa > 0 ? std::max<int64_t>(0, int64_t(pos0) - n_swa + 1) : 0;
+  return pos0 <= first || int64_t(pos0) + T - first <= n_cells;
+}
 
 // The CPU reference backend; n_threads 0 = all hardware threads.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads = 0);

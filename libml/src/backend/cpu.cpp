@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <thread>
 
 #include "ml/quant.h"
@@ -260,6 +261,24 @@ void CpuBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) {
                   size_t(width) * sizeof(float));
     }
   }
+}
+
+Backend::QK CpuBackend::rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos,
+                                const Tensor* freq_factors, const ops::RopeParams& p,
+                                const KvStore* store) {
+  need(q.ne[0] == k.ne[0] && q.ne[2] == k.ne[2], "rope_qk",
+       cat("q ", shape_string(q), " k ", shape_string(k)));
+  if (!store) return {rope(q, pos, freq_factors, p), rope(k, pos, freq_factors, p)};
+  need(store->v.ne == k.ne && store->pos0 >= 0, "rope_qk",
+       cat("v ", shape_string(store->v), " k ", shape_string(k), " pos0 ", store->pos0));
+  const int64_t T = q.ne[2];
+  std::vector<int32_t> cache_pos(static_cast<size_t>(T));
+  std::iota(cache_pos.begin(), cache_pos.end(), store->pos0);
+  const Tensor at = upload_i32(*this, cache_pos);
+  QK out{rope(q, at, freq_factors, p), rope(k, at, freq_factors, p)};
+  kv_store(store->k_cache, out.k, store->pos0);
+  kv_store(store->v_cache, store->v, store->pos0);
+  return out;
 }
 
 Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -34,6 +34,8 @@ class CpuBackend final : public Backend {
   Tensor rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
               const ops::RopeParams& p) override;
   void kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) override;
+  QK rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos, const Tensor* freq_factors,
+             const ops::RopeParams& p, const KvStore* store) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_cache,
                    const Tensor& v_cache, const Tensor* sinks,
                    const ops::AttentionParams& p) override;

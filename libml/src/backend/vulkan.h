@@ -40,6 +40,8 @@ class VulkanBackend final : public Backend {
   Tensor rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
               const ops::RopeParams& p) override;
   void kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) override;
+  QK rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos, const Tensor* freq_factors,
+             const ops::RopeParams& p, const KvStore* store) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_cache,
                    const Tensor& v_cache, const Tensor* sinks,
                    const ops::AttentionParams& p) override;
@@ -68,6 +70,9 @@ class VulkanBackend final : public Backend {
   Tensor gated(const Tensor& gate, const Tensor& up, const char* source, bool oai, float alpha,
                float limit);
   Tensor binary(const Tensor& a, const Tensor& b, bool multiply);
+  // rope (k null) and rope_qk: one rope.comp dispatch over q's rows, then k's.
+  QK roped(const Tensor& q, const Tensor* k, const Tensor& pos, const Tensor* freq_factors,
+           const ops::RopeParams& p, const KvStore* store);
   Tensor rows_topk(const Tensor& x, int k, bool route, Tensor* weights);
 
   std::unique_ptr<vk::Device> device_;
@@ -81,6 +86,7 @@ class VulkanBackend final : public Backend {
   std::multimap<uint64_t, std::unique_ptr<vk::Buffer>> spare_;
   uint32_t generation_ = 0;
   std::unique_ptr<vk::Buffer> readback_;  // kReadbackBytes, host-visible
+  Tensor attn_part_;  // split attention's counters and partial sums (vulkan_attention.cpp)
 };
 
 }  // namespace ml

@@ -1,12 +1,19 @@
 // The Vulkan backend's attention: shaders/attention.comp over the batch and the KV cache,
-// split over workgroups for decode (flash-decoding) and joined by attention_combine.comp. The
-// CPU reference is ml::ops::attention.
+// split over workgroups for decode (flash-decoding) whose last one joins the splits. The CPU
+// reference is ml::ops::attention.
 #include <algorithm>
 
 #include "backend/vulkan_ops.h"
 
 namespace ml {
 using namespace vkops;
+namespace {
+
+// Most token·heads a split dispatch has (256 / items ≥ 2 splits): attention_part_ holds a
+// counter for each and (acc[head_dim], m, l) for items · n_split ≤ 2 · kSplitItems of them.
+constexpr uint64_t kSplitItems = 128;
+
+}  // namespace
 
 Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                 const Tensor& k_cache, const Tensor& v_cache, const Tensor* sinks,
@@ -50,27 +57,29 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
   const vk::Buffer& qb = f32(q, "attention");
   const bool f16 = k_cache.type == gguf::Type::F16;
   const bool split = n_split > 1;
-  Tensor part =
-      split ? scratch(gguf::Type::F32, {(head_dim + 2) * int64_t(n_split), T * n_head, 1, 1}) : y;
-  rec_->dispatch(
-      device_->kernel(spec("attention.comp", 7, sizeof(Push),
-                           {{"CACHE_F16", f16 ? "1" : "0"},
-                            {"HEAD_DIM", std::to_string(head_dim) + "u"},
-                            {"SPLIT", split ? "1" : "0"}})),
-      {bind(*device_, qb), bind(*device_, f32(k, "attention")), bind(*device_, f32(v, "attention")),
-       bind(*device_, buffer(k_cache)), bind(*device_, buffer(v_cache)),
-       bind(*device_, sinks ? f32(*sinks, "attention") : qb), bind(*device_, buffer(part), true)},
-      p, vk::fold_groups(*device_, items, n_split), "attention");
-  if (split) {
-    struct CombinePush {
-      uint32_t head_dim, n_head, n_items, n_split, has_sinks;
-    } c{p.head_dim, p.n_head, uint32_t(items), p.n_split, p.has_sinks};
-    rec_->dispatch(
-        device_->kernel(spec("attention_combine.comp", 3, sizeof(CombinePush))),
-        {bind(*device_, buffer(part)), bind(*device_, sinks ? f32(*sinks, "attention") : qb),
-         bind(*device_, buffer(y), true)},
-        c, vk::fold_groups(*device_, items), "attention_combine");
+  // Splits happen only for items ≤ 128 (wanted ≥ 2), with items · n_split ≤ 256.
+  need(!split || (items <= kSplitItems && items * n_split <= 2 * kSplitItems), "attention", items,
+       " items in ", n_split, " splits");
+  if (split && !attn_part_) {
+    attn_part_ =
+        alloc(gguf::Type::F32, {int64_t(kSplitItems + 2 * kSplitItems * (256 + 2)), 1, 1, 1},
+              "attention_part");
+    upload(attn_part_, std::vector<std::byte>(tensor_bytes(attn_part_)), 0);  // counters at 0
   }
+  std::vector<vk::Binding> b = {bind(*device_, qb),
+                                bind(*device_, f32(k, "attention")),
+                                bind(*device_, f32(v, "attention")),
+                                bind(*device_, buffer(k_cache)),
+                                bind(*device_, buffer(v_cache)),
+                                bind(*device_, sinks ? f32(*sinks, "attention") : qb),
+                                bind(*device_, buffer(y), true)};
+  if (split) b.push_back(bind(*device_, buffer(attn_part_), true));
+  rec_->dispatch(device_->kernel(spec("attention.comp", uint32_t(b.size()), sizeof(Push),
+                                      {{"CACHE_F16", f16 ? "1" : "0"},
+                                       {"HEAD_DIM", std::to_string(head_dim) + "u"},
+                                       {"SPLIT", split ? "1" : "0"},
+                                       {"MAX_ITEMS", std::to_string(kSplitItems) + "u"}})),
+                 b, bytes_of(p), vk::fold_groups(*device_, items, n_split), "attention");
   return y;
 }
 

@@ -192,37 +192,74 @@ Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
 
 Tensor VulkanBackend::rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
                            const ops::RopeParams& rp) {
-  const int64_t head_dim = x.ne[0], n_head = x.ne[1], T = x.ne[2];
+  return roped(x, nullptr, pos, freq_factors, rp, nullptr).q;
+}
+
+Backend::QK VulkanBackend::rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos,
+                                   const Tensor* freq_factors, const ops::RopeParams& rp,
+                                   const KvStore* store) {
+  return roped(q, &k, pos, freq_factors, rp, store);
+}
+
+Backend::QK VulkanBackend::roped(const Tensor& q, const Tensor* k, const Tensor& pos,
+                                 const Tensor* freq_factors, const ops::RopeParams& rp,
+                                 const KvStore* store) {
+  const char* op = k ? "rope_qk" : "rope";
+  const int64_t head_dim = q.ne[0], T = q.ne[2], n_head_k = k ? k->ne[1] : 0;
   need(pos.n_elements() == T && rp.n_dims > 0 && rp.n_dims % 2 == 0 && rp.n_dims <= head_dim &&
-           head_dim % 2 == 0 && x.ne[3] == 1,
-       "rope", "x ", Shape{x}, " pos ", Shape{pos}, " n_dims ", rp.n_dims);
-  if (freq_factors)
-    need(freq_factors->n_elements() >= rp.n_dims / 2, "rope", "freq_factors too short");
+           head_dim % 2 == 0 && q.ne[3] == 1,
+       op, "x ", Shape{q}, " pos ", Shape{pos}, " n_dims ", rp.n_dims);
+  if (k)
+    need(k->ne[0] == head_dim && k->ne[2] == T && k->ne[3] == 1, op, "q ", Shape{q}, " k ",
+         Shape{*k});
+  if (freq_factors) need(freq_factors->n_elements() >= rp.n_dims / 2, op, "freq_factors too short");
+  const int64_t width = head_dim * n_head_k;
+  const bool f16 = store && store->k_cache.type == gguf::Type::F16;
+  if (store)
+    need(k && store->v.ne == k->ne && store->k_cache.ne[0] == width &&
+             store->v_cache.ne == store->k_cache.ne && store->v_cache.type == store->k_cache.type &&
+             (f16 || store->k_cache.type == gguf::Type::F32) && store->pos0 >= 0,
+         op, "k ", Shape{*k}, " v ", Shape{store->v}, " cache ", Shape{store->k_cache}, " ",
+         gguf::type_name(store->k_cache.type));
   float dims[2] = {0.0f, 0.0f};
   ops::rope_yarn_corr_dims(rp.n_dims, rp.n_ctx_orig, rp.freq_base, rp.beta_fast, rp.beta_slow,
                            dims);
-  Tensor y = scratch(gguf::Type::F32, x.ne);
+  QK y{scratch(gguf::Type::F32, q.ne), k ? scratch(gguf::Type::F32, k->ne) : Tensor{}};
   struct Push {
-    uint32_t head_dim, n_rows, n_head, n_dims, neox, has_ff;
+    uint32_t head_dim, n_head_q, n_head_k, n_tokens, n_dims, neox, has_ff, pos0, n_cells;
     float freq_base, freq_scale, ext_factor, attn_factor, corr0, corr1;
-  } p{u32(head_dim, "rope"),
-      u32(n_head * T, "rope"),
-      u32(n_head, "rope"),
+  } p{u32(head_dim, op),
+      u32(q.ne[1], op),
+      u32(n_head_k, op),
+      u32(T, op),
       uint32_t(rp.n_dims),
       rp.mode == ops::RopeMode::neox ? 1u : 0u,
       freq_factors ? 1u : 0u,
+      store ? uint32_t(store->pos0) : 0u,
+      store ? u32(store->k_cache.ne[1], op) : 1u,
       rp.freq_base,
       rp.freq_scale,
       rp.ext_factor,
       rp.attn_factor,
       dims[0],
       dims[1]};
-  const vk::Buffer& pb = i32(pos, "rope");
-  elementwise(spec("rope.comp", 4, sizeof(Push)),
-              {bind(*device_, f32(x, "rope")), bind(*device_, pb),
-               bind(*device_, freq_factors ? f32(*freq_factors, "rope") : pb),
-               bind(*device_, buffer(y), true)},
-              bytes_of(p), uint64_t(p.n_rows) * (p.head_dim / 2), "rope");
+  const vk::Buffer& qb = f32(q, op);
+  const vk::Buffer& yq = buffer(y.q);
+  const uint64_t n = uint64_t(q.n_rows() + (k ? k->n_rows() : 0)) * uint64_t(head_dim / 2);
+  const vk::Binding in[] = {bind(*device_, qb), bind(*device_, k ? f32(*k, op) : qb),
+                            bind(*device_, freq_factors ? f32(*freq_factors, op) : qb),
+                            bind(*device_, yq, true), bind(*device_, k ? buffer(y.k) : yq, true)};
+  if (!store) {
+    elementwise(spec("rope.comp", 6, sizeof(Push), {{"STORE", "0"}}),
+                {in[0], in[1], in[2], in[3], in[4], bind(*device_, i32(pos, op))}, bytes_of(p), n,
+                op);
+    return y;
+  }
+  elementwise(
+      spec("rope.comp", 8, sizeof(Push), {{"STORE", "1"}, {"F16", f16 ? "1" : "0"}}),
+      {in[0], in[1], in[2], in[3], in[4], bind(*device_, f32(store->v, op)),
+       bind(*device_, buffer(store->k_cache), true), bind(*device_, buffer(store->v_cache), true)},
+      bytes_of(p), n, op);
   return y;
 }
 

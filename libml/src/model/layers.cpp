@@ -69,8 +69,19 @@ const ops::RopeParams& rope_params(const Forward& f, int il) {
   return f.cfg.swa_layers[size_t(il)] ? f.cfg.rope_swa : f.cfg.rope;
 }
 
-Tensor rope(const Forward& f, const Tensor& x, int il) {
-  return f.be.rope(x, f.pos, f.w.rope_freqs ? &f.w.rope_freqs : nullptr, rope_params(f, il));
+int32_t window(const Forward& f, int il) {
+  return f.cfg.swa_layers[size_t(il)] ? f.cfg.n_swa : 0;
+}
+
+bool store_early(const Forward& f, int il) {
+  return store_before_attention(f.pos0, f.n_tokens, window(f, il), f.kv.k[size_t(il)].ne[1]);
+}
+
+Backend::QK rope_qk(const Forward& f, const Tensor& q, const Tensor& k, const Tensor& v, int il,
+                    bool store) {
+  const Backend::KvStore kv{f.kv.k[size_t(il)], f.kv.v[size_t(il)], v, f.pos0};
+  return f.be.rope_qk(q, k, f.pos, f.w.rope_freqs ? &f.w.rope_freqs : nullptr, rope_params(f, il),
+                      store ? &kv : nullptr);
 }
 
 Tensor heads(const Forward& f, const Tensor& x, int64_t n) {
@@ -78,16 +89,18 @@ Tensor heads(const Forward& f, const Tensor& x, int64_t n) {
 }
 
 Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const Tensor& v,
-              float scale, const Tensor* sinks) {
+              float scale, const Tensor* sinks, bool stored) {
   ops::AttentionParams p;
   p.pos0 = f.pos0;
-  p.n_swa = f.cfg.swa_layers[size_t(il)] ? f.cfg.n_swa : 0;
+  p.n_swa = window(f, il);
   p.scale = scale;
   const Tensor& k_cache = f.kv.k[size_t(il)];
   const Tensor& v_cache = f.kv.v[size_t(il)];
   Tensor out = f.be.attention(q, k, v, k_cache, v_cache, sinks, p);
-  f.be.kv_store(k_cache, k, f.pos0);
-  f.be.kv_store(v_cache, v, f.pos0);
+  if (!stored) {
+    f.be.kv_store(k_cache, k, f.pos0);
+    f.be.kv_store(v_cache, v, f.pos0);
+  }
   f.cb(out, "kqv_out", il);
   return out;
 }
@@ -109,11 +122,14 @@ Tensor attention(const Forward& f, const Tensor& x, int il) {
     q = norm(f, q, l.attn_q_norm, "Qcur_normed", il);
     k = norm(f, k, l.attn_k_norm, "Kcur_normed", il);
   }
-  q = rope(f, q, il);
-  k = rope(f, k, il);
-  f.cb(q, "Qcur", il);
-  f.cb(k, "Kcur", il);
-  cur = attend(f, il, q, k, v, c.attn_scale, l.attn_sinks ? &l.attn_sinks : nullptr);
+  // One op ropes q and k and, where no query of the batch still reads the rows it takes,
+  // stores k and v in the cache before attention (attend stores them after otherwise).
+  const bool stored = store_early(f, il);
+  const Backend::QK roped = rope_qk(f, q, k, v, il, stored);
+  f.cb(roped.q, "Qcur", il);
+  f.cb(roped.k, "Kcur", il);
+  cur = attend(f, il, roped.q, roped.k, v, c.attn_scale, l.attn_sinks ? &l.attn_sinks : nullptr,
+               stored);
   cur = linear(f, l.wo, l.bo, cur);
   f.cb(cur, "attn_out", il);
   return cur;

@@ -53,14 +53,21 @@ Tensor norm(const Forward& f, const Tensor& x, const Tensor& w);
 Tensor norm(const Forward& f, const Tensor& x, const Tensor& w, std::string_view name, int il);
 // The RoPE parameters of layer il (sliding-window layers may use another base).
 const ops::RopeParams& rope_params(const Forward& f, int il);
-// RoPE of [head_dim, n, T] at the batch positions, with Llama 3 rope_freqs when present.
-Tensor rope(const Forward& f, const Tensor& x, int il);
+// The sliding window of layer il (0: the layer attends to everything).
+int32_t window(const Forward& f, int il);
+// Whether layer il's batch may go into its KV cache before attention (store_before_attention).
+bool store_early(const Forward& f, int il);
+// rope(q), rope(k) in one op; with `store` (store_early) it also stores rope(k) and v in layer
+// il's KV cache, and attend(..., stored = true) must not store them again.
+Backend::QK rope_qk(const Forward& f, const Tensor& q, const Tensor& k, const Tensor& v, int il,
+                    bool store);
 // Splits a projection [n·head_dim, T] into heads [head_dim, n, T].
 Tensor heads(const Forward& f, const Tensor& x, int64_t n);
 // Attention of roped q [head_dim, n_head, T] over layer il's KV cache and the batch's k, v
-// [head_dim, n_head_kv, T]; then stores k, v in the cache. → [n_embd_q, T].
+// [head_dim, n_head_kv, T]; then stores k, v in the cache unless `stored` (rope_qk did).
+// → [n_embd_q, T].
 Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const Tensor& v,
-              float scale, const Tensor* sinks);
+              float scale, const Tensor* sinks, bool stored);
 // matmul plus an optional bias (an empty handle adds nothing).
 Tensor linear(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x);
 
