@@ -226,11 +226,16 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // The float kernels are bound by their per-value decode. On the H100 (bench/results/
   // h100-2026-11-23-s2-xq.jsonl) the integer kernel on x quantized once per matmul, 4 rows
   // per workgroup, ran 1.5-2.5x them on every type with one (Q8_0 201088x2880: 381 -> 2784
-  // GB/s, 92% of the copy kernel; Q4_K 14336x4096: 514 -> 1099), except Q8_0 below 65536
+  // GB/s, 92% of the copy kernel; Q4_K 14336x4096: 514 -> 1099), except Q8_0 below 8192
   // rows, where the direct kernel stays ahead by up to 30%. 8 rows per workgroup lost to 4
   // once x was quantized outside the kernel (it won while every workgroup quantized x).
-  const bool tall = rows >= 65536;
-  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::xq, 0, 4u, 0};
+  // Session 3 (h100-2026-11-23-s3-kq3-*.jsonl, x blocks in tiles of 32): 2 rows per
+  // workgroup ran Q6_K 14336x4096 at 1419-1505 GB/s against 1209 with 4, and Q8_0 on the
+  // integer kernel at 1928 against the direct kernel's 1794 from 8192 rows on (below, the
+  // direct kernel stays ahead: 2880x2880 898 against 713), and 2795 against 703 on
+  // 201088x2880 (4 rows there: 766).
+  const uint32_t xq_rows = type == Type::Q6_K || type == Type::Q8_0 ? 2u : 4u;
+  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192)) c = {VecKernel::xq, 0, xq_rows, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
   // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
   // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual. A q8 kernel
