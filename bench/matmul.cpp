@@ -52,12 +52,17 @@ double gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, bool warm) {
 double time_matmul(ml::vk::Device& device, const ml::ops::GpuWeight& w, const ml::vk::Buffer& x,
                    uint64_t n, const ml::vk::Buffer& y, int reps, const ml::vk::Buffer* x_q) {
   const auto kernel = ml::ops::MatmulKernel::automatic;
+  // A fresh QuantizedX per matmul: every timing includes its quantize_x dispatch.
+  ml::ops::QuantizedX q{x_q};
   ml::vk::Recorder one(device, true);
-  ml::ops::matmul(one, w, x, n, y, kernel, x_q);
+  ml::ops::matmul(one, w, x, n, y, kernel, x_q ? &q : nullptr);
   const double ms = gpu_ms(one, 1, 1, false);
   const int per_submit = int(std::clamp(4.0 / ms, 1.0, 200.0));
   ml::vk::Recorder rec(device, true);
-  for (int i = 0; i < per_submit; ++i) ml::ops::matmul(rec, w, x, n, y, kernel, x_q);
+  for (int i = 0; i < per_submit; ++i) {
+    q = {x_q};
+    ml::ops::matmul(rec, w, x, n, y, kernel, x_q ? &q : nullptr);
+  }
   return gpu_ms(rec, reps, per_submit, true);
 }
 

@@ -21,6 +21,11 @@
 layout(local_size_x_id = 0) in;
 
 layout(binding = 0) readonly buffer W { uint w[]; };
+#if W_ALIGNED16
+// The same bytes as uvec4 where every block's parts start 16-byte aligned (Q4_K, Q5_K rows):
+// one 16-byte load instead of five words and funnel shifts.
+layout(binding = 0) readonly buffer W4 { uvec4 w4[]; };
+#endif
 #if X_PRE
 layout(binding = 1) readonly buffer XB { uvec4 xb4[]; };  // quantize_x.comp's blocks
 #else
@@ -65,8 +70,8 @@ shared float red[ROWS * 256];
 #if X_PRE
 // The block of x[xi..xi+32) as quantize_x.comp wrote it, to xq/xd/xs (xr/xe) block b.
 void quantize_x(uint xi, uint b) {
-  const uint o = (xi / 32u) * 5u;
-  const uvec4 q0 = xb4[o], q1 = xb4[o + 1u], t = xb4[o + 4u];
+  const uint n = xi / 32u, o = (n / 32u) * 160u + 2u * (n % 32u);  // tiles of 32 blocks
+  const uvec4 q0 = xb4[o], q1 = xb4[o + 1u], t = xb4[o + 128u - (n % 32u)];
   for (uint c = 0u; c < 4u; ++c) {
     xq[8u * b + c] = q0[c];
     xq[8u * b + 4u + c] = q1[c];
@@ -75,7 +80,7 @@ void quantize_x(uint xi, uint b) {
   xs[2u * b] = uintBitsToFloat(t.z);
   xs[2u * b + 1u] = uintBitsToFloat(t.w);
 #if X_RESIDUAL
-  const uvec4 r0 = xb4[o + 2u], r1 = xb4[o + 3u];
+  const uvec4 r0 = xb4[o + 64u], r1 = xb4[o + 65u];
   for (uint c = 0u; c < 4u; ++c) {
     xr[8u * b + c] = r0[c];
     xr[8u * b + 4u + c] = r1[c];

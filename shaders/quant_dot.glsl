@@ -151,16 +151,21 @@ vec2 scale_min(uvec3 s, uint is) {
   return vec2((q4 & 0xFu) | ((kbyte(s, is - 4u) >> 6) << 4), (q4 >> 4) | ((kbyte(s, is) >> 6) << 4));
 }
 // block_q4_K: f16 d, f16 dmin, scales[12], (q5_K: qh[32]), qs[128]; v = d * sc * q - dmin * m.
+#if W_ALIGNED16
+#define W_U128(b) w4[(b) >> 4]
+#else
+#define W_U128(b) w_u128(b)
+#endif
 float dot_unit(uint bb, uint j) {
-  const uvec3 sw = uvec3(w_u32(bb + 4u), w_u32(bb + 8u), w_u32(bb + 12u));
-  const vec2 sm0 = scale_min(sw, 2u * j), sm1 = scale_min(sw, 2u * j + 1u);
+  const uvec4 head = W_U128(bb);  // f16 d, f16 dmin, scales[12]
+  const vec2 sm0 = scale_min(head.yzw, 2u * j), sm1 = scale_min(head.yzw, 2u * j + 1u);
 #if defined(TYPE_Q4_K)
   const uint qs = bb + 16u + 32u * j;
 #else
   const uint qs = bb + 48u + 32u * j;
-  const uvec4 ha = w_u128(bb + 16u), hb = w_u128(bb + 32u);  // qh: bit 2j + h of byte l
+  const uvec4 ha = W_U128(bb + 16u), hb = W_U128(bb + 32u);  // qh: bit 2j + h of byte l
 #endif
-  const uvec4 qa = w_u128(qs), qb = w_u128(qs + 16u);
+  const uvec4 qa = W_U128(qs), qb = W_U128(qs + 16u);
   ivec2 s0 = ivec2(0), s1 = ivec2(0);
   for (uint c = 0u; c < 4u; ++c) {
     uint a0 = qa[c] & M4, b0 = qb[c] & M4, a1 = (qa[c] >> 4) & M4, b1 = (qb[c] >> 4) & M4;
@@ -173,7 +178,7 @@ float dot_unit(uint bb, uint j) {
     s0 += dotx(a0, c) + dotx(b0, 4u + c);
     s1 += dotx(a1, 8u + c) + dotx(b1, 12u + c);
   }
-  const vec2 dm = unpackHalf2x16(w_u32(bb));
+  const vec2 dm = unpackHalf2x16(head.x);
   return dm.x * (sm0.x * xmul(0u, s0) + sm1.x * xmul(1u, s1)) -
          dm.y * (sm0.y * (xs[0] + xs[1]) + sm1.y * (xs[2] + xs[3]));
 }

@@ -5,7 +5,9 @@
 // more bytes than the weights. One invocation per 32-value block; a block is 20 words (five
 // uvec4): q[8] int8x4 (x ~= d q), r[8] the rounding's remainder as int8x4 (~= e r; zero
 // without X_RESIDUAL), then d, e and the float sums of the two 16-value halves. The rounding
-// is matmul_vec_q.comp's in-kernel one, bit for bit.
+// is matmul_vec_q.comp's in-kernel one, bit for bit. Blocks are stored in tiles of 32, each
+// part of the 32 blocks together (q[32][8], r[32][8], then the scales [32][4]: 160 uvec4), so
+// the invocations of a subgroup that read consecutive blocks read contiguous memory.
 layout(local_size_x_id = 0) in;
 
 layout(binding = 0) readonly buffer X4 { vec4 x4[]; };
@@ -43,11 +45,12 @@ void main() {
   const float rinv = rmax > 0.0 ? 1.0 / rmax : 0.0;
   for (uint c = 0u; c < 8u; ++c) r[c] = packSnorm4x8(v[c] * rinv);
 #endif
-  xq4[5u * b] = uvec4(q[0], q[1], q[2], q[3]);
-  xq4[5u * b + 1u] = uvec4(q[4], q[5], q[6], q[7]);
-  xq4[5u * b + 2u] = uvec4(r[0], r[1], r[2], r[3]);
-  xq4[5u * b + 3u] = uvec4(r[4], r[5], r[6], r[7]);
-  xq4[5u * b + 4u] =
+  const uint o = (b / 32u) * 160u, i = b % 32u;
+  xq4[o + 2u * i] = uvec4(q[0], q[1], q[2], q[3]);
+  xq4[o + 2u * i + 1u] = uvec4(q[4], q[5], q[6], q[7]);
+  xq4[o + 64u + 2u * i] = uvec4(r[0], r[1], r[2], r[3]);
+  xq4[o + 64u + 2u * i + 1u] = uvec4(r[4], r[5], r[6], r[7]);
+  xq4[o + 128u + i] =
       uvec4(floatBitsToUint(amax / 127.0), floatBitsToUint(rmax / 127.0), floatBitsToUint(s0),
             floatBitsToUint(s1));
 }

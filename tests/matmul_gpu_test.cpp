@@ -83,8 +83,9 @@ class MatmulGpu : public ::testing::Test {
     const uint64_t xq_bytes = with_x_q ? quantized_x_bytes(type, k, n) : 0;
     std::unique_ptr<vk::Buffer> xq;
     if (xq_bytes) xq = std::make_unique<vk::Buffer>(device, xq_bytes, vk::Memory::device, "x_q");
+    QuantizedX x_q{xq.get()};
     vk::Recorder rec(device);
-    matmul(rec, {wb.get(), 0, type, k, m}, *xb, n, yb, kernel, xq.get());
+    matmul(rec, {wb.get(), 0, type, k, m}, *xb, n, yb, kernel, xq ? &x_q : nullptr);
     if (dispatches) *dispatches = rec.n_dispatches();
     rec.submit();
     const auto y = vk::download<float>(ring, yb, n * m);
@@ -197,6 +198,50 @@ TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
       HasSubstr("no integer matvec for weight type F16"));
 }
 
+// One QuantizedX shared by matmuls of the same x (the backend's q/k/v and gate/up): the
+// first records quantize_x.comp, the others read its blocks; a matmul that needs the other
+// variant (ML_MATVEC kernel 6: no residual) quantizes again. Every result against the CPU.
+TEST_F(MatmulGpu, QuantizedXIsShared) {
+  const uint64_t k = 512;
+  const auto x = random_floats(k, 9);
+  auto xb = floats(x, "x");
+  vk::Buffer xq(*device_, quantized_x_bytes(Type::Q4_K, k, 1), vk::Memory::device, "x_q");
+  QuantizedX x_q{&xq};
+  struct Case {
+    Type type;
+    uint64_t m;
+    const char* config;
+    size_t dispatches;  // recorded by this matmul
+  };
+  const Case cases[] = {{Type::Q4_K, 13, "", 2},        {Type::Q6_K, 7, "", 1},
+                        {Type::MXFP4, 5, "5,0,4,0", 1}, {Type::Q4_0, 9, "6,0,4,0", 2},
+                        {Type::Q4_0, 9, "6,0,2,0", 1},  {Type::Q5_0, 3, "", 2}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(cat(gguf::type_name(c.type), " ML_MATVEC=", c.config));
+    if (*c.config) setenv("ML_MATVEC", c.config, 1);
+    const auto w = quant::random_blocks(c.type, c.m * k, c.m);
+    std::vector<float> ref(c.m);
+    matmul(c.type, w, c.m, k, x, 1, ref);
+    auto wb = upload_weight(*device_, *ring_, w, "w");
+    vk::Buffer yb(*device_, c.m * 4, vk::Memory::device, "y");
+    vk::Recorder rec(*device_);
+    matmul(rec, {wb.get(), 0, c.type, k, c.m}, *xb, 1, yb, MatmulKernel::automatic, &x_q);
+    unsetenv("ML_MATVEC");
+    EXPECT_EQ(rec.n_dispatches(), c.dispatches);
+    rec.submit();
+    const auto y = vk::download<float>(*ring_, yb, c.m);
+    const uint64_t rb = gguf::row_bytes(c.type, k);
+    const bool single = c.config[0] == '6';
+    for (uint64_t r = 0; r < c.m; ++r) {
+      const double scale =
+          norm(quant::dequantize(c.type, std::span(w).subspan(r * rb, rb), k)) * norm(x);
+      EXPECT_LE(std::fabs(y[r] - ref[r]) / scale, single ? kQ8SingleTolerance : kQ8Tolerance)
+          << "row " << r;
+    }
+    EXPECT_EQ(x_q.filled, single ? QuantizedX::plain : QuantizedX::residual);
+  }
+}
+
 TEST_F(MatmulGpu, TiledEveryType) {
   // 70 rows: two row tiles, the second ragged; 9 tokens: one ragged token tile.
   for (Type type : gpu_types()) {
@@ -253,9 +298,10 @@ double check_expert(vk::Device& device, vk::StagingRing& ring, Type type, uint64
   const uint64_t xq_bytes = with_x_q ? quantized_x_bytes(type, k, x.size() / k) : 0;
   std::unique_ptr<vk::Buffer> xq;
   if (xq_bytes) xq = std::make_unique<vk::Buffer>(device, xq_bytes, vk::Memory::device, "x_q");
+  QuantizedX x_q{xq.get()};
   vk::Recorder rec(device);
   matmul_id(rec, {wb.get(), 0, type, k, m, n_expert}, *xb, x_per_slot, *ib, n_used, n, yb, kernel,
-            xq.get());
+            xq ? &x_q : nullptr);
   if (dispatches) *dispatches = rec.n_dispatches();
   rec.submit();
   const auto y = vk::download<float>(ring, yb, ref.size());

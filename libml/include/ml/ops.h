@@ -155,17 +155,26 @@ enum class MatmulKernel {
 };
 
 // Bytes of the buffer x_q that the integer matvec quantizes n_x rows of k floats of x into
-// once per matmul (quantize_x.comp: 80 bytes per 32 values); 0 where the type has no integer
-// kernel. n_x is n_tokens, or n_tokens * n_used for matmul_id with x per slot.
+// once per matmul (quantize_x.comp: 80 bytes per 32 values, in tiles of 32 blocks); 0 where
+// the type has no integer kernel. n_x is n_tokens, or n_tokens * n_used for matmul_id with x
+// per slot.
 uint64_t quantized_x_bytes(gguf::Type type, uint64_t k, uint64_t n_x);
 
+// x quantized for the integer matvec (quantize_x.comp's blocks), shared by the matmuls that
+// read the same x (q/k/v, gate/up): the first records the quantization and sets `filled`,
+// the others skip it when the variant they need is the one there.
+struct QuantizedX {
+  const vk::Buffer* buffer = nullptr;  // quantized_x_bytes for all of x
+  enum Filled : uint32_t { none, plain, residual } filled = none;
+};
+
 // Records y = W x: x [n_tokens][k] f32, y [n_tokens][m] f32. A weight larger than
-// maxStorageBufferRange is bound and dispatched in row slices. x_q (quantized_x_bytes, may be
-// null): a transient the integer matvec quantizes x into first; without it that kernel
-// quantizes x in every workgroup (slower: each re-reads x).
+// maxStorageBufferRange is bound and dispatched in row slices. x_q (may be null): where the
+// integer matvec quantizes x first, or finds it quantized; without it that kernel quantizes
+// x in every workgroup (slower: each re-reads x).
 void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
             const vk::Buffer& y, MatmulKernel kernel = MatmulKernel::automatic,
-            const vk::Buffer* x_q = nullptr);
+            QuantizedX* x_q = nullptr);
 
 // Records the expert matmul (see the CPU matmul_id); ids is an int32 buffer
 // [n_tokens][n_used]. An id outside [0, n_expert) yields NaN rows.
@@ -173,7 +182,7 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
 // float-x kernels; tiled is refused. x_q as for matmul, sized for all of x.
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
                const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
-               MatmulKernel kernel = MatmulKernel::automatic, const vk::Buffer* x_q = nullptr);
+               MatmulKernel kernel = MatmulKernel::automatic, QuantizedX* x_q = nullptr);
 
 // Records y = all n_expert * m rows of W dequantized to f32, [n_expert * m][k].
 void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y);

@@ -85,6 +85,16 @@ class VulkanBackend final : public Backend {
   std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_;
   std::multimap<uint64_t, std::unique_ptr<vk::Buffer>> spare_;
   uint32_t generation_ = 0;
+  // The last x quantized for the integer matvec (q/k/v and gate/up read the same x one after
+  // another): its transient id, the pass and shape it was made for, and the transient holding it.
+  struct XQuant {
+    uint32_t x_id = 0, generation = 0;
+    int64_t k = 0, n_x = 0;
+    Tensor x_q;
+    ops::QuantizedX q;
+  };
+  XQuant xq_last_;
+  ops::QuantizedX* quantized_x(const Tensor& x, gguf::Type type, int64_t k, int64_t n_x);
   std::unique_ptr<vk::Buffer> readback_;  // kReadbackBytes, host-visible
   Tensor attn_part_;  // split attention's counters and partial sums (vulkan_attention.cpp)
 };

@@ -79,18 +79,35 @@ Tensor VulkanBackend::get_rows(const Tensor& table, const Tensor& ids) {
   return y;
 }
 
+// The transient x_q for x: the last one when x is the same transient of this pass with the
+// same shape (its contents cannot have changed: ops write only fresh transients), else a new
+// one. Null where the type has no integer matvec. Persistent x is never shared (uploads and
+// kv_store write persistent tensors).
+ops::QuantizedX* VulkanBackend::quantized_x(const Tensor& x, gguf::Type type, int64_t k,
+                                            int64_t n_x) {
+  const uint64_t bytes = ops::quantized_x_bytes(type, uint64_t(k), uint64_t(n_x));
+  if (!bytes) return nullptr;
+  XQuant& c = xq_last_;
+  const bool transient = (x.id & 0x80000000u) != 0;  // vulkan.cpp's kTransientBit
+  if (transient && c.x_q && c.x_id == x.id && c.generation == generation_ && c.k == k &&
+      c.n_x == n_x)
+    return &c.q;
+  c = {x.id, generation_, k, n_x, scratch(gguf::Type::I32, {int64_t(bytes / 4), 1, 1, 1}), {}};
+  c.q.buffer = &buffer(c.x_q);
+  if (!transient) c.x_q = Tensor{};  // used once: the next matmul quantizes again
+  return &c.q;
+}
+
 Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x) {
   const int64_t K = w.ne[0], N = w.ne[1], T = x.n_rows();
   need(w.ne[2] == 1 && w.ne[3] == 1, "matmul", "w must be 2-D (use matmul_id for experts)");
   need(x.ne[0] == K, "matmul", "w ", Shape{w}, " times x ", Shape{x});
   Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), 1};
-  // A transient for x quantized once (integer matvec); prefill goes to the tiled kernel.
-  const uint64_t xq_bytes = T <= 8 ? ops::quantized_x_bytes(w.type, uint64_t(K), uint64_t(T)) : 0;
-  const Tensor x_q =
-      xq_bytes ? scratch(gguf::Type::I32, {int64_t(xq_bytes / 4), 1, 1, 1}) : Tensor{};
+  // x quantized once for the integer matvec; prefill goes to the tiled kernel.
+  ops::QuantizedX* x_q = T <= 8 ? quantized_x(x, w.type, K, T) : nullptr;
   ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
-              xq_bytes ? &buffer(x_q) : nullptr);
+              x_q);
   return y;
 }
 
@@ -101,12 +118,9 @@ Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& 
        Shape{x}, " ids ", Shape{ids});
   Tensor y = scratch(gguf::Type::F32, {N, n_used, T, 1});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), uint64_t(E)};
-  const uint64_t xq_bytes = ops::quantized_x_bytes(w.type, uint64_t(K), uint64_t(X * T));
-  const Tensor x_q =
-      xq_bytes ? scratch(gguf::Type::I32, {int64_t(xq_bytes / 4), 1, 1, 1}) : Tensor{};
   ops::matmul_id(*rec_, gw, f32(x, "matmul_id"), X != 1, i32(ids, "matmul_id"), uint64_t(n_used),
                  uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
-                 xq_bytes ? &buffer(x_q) : nullptr);
+                 quantized_x(x, w.type, K, X * T));
   return y;
 }
 

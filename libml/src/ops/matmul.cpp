@@ -226,11 +226,16 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // The float kernels are bound by their per-value decode. On the H100 (bench/results/
   // h100-2026-11-23-s2-xq.jsonl) the integer kernel on x quantized once per matmul, 4 rows
   // per workgroup, ran 1.5-2.5x them on every type with one (Q8_0 201088x2880: 381 -> 2784
-  // GB/s, 92% of the copy kernel; Q4_K 14336x4096: 514 -> 1099), except Q8_0 below 65536
+  // GB/s, 92% of the copy kernel; Q4_K 14336x4096: 514 -> 1099), except Q8_0 below 8192
   // rows, where the direct kernel stays ahead by up to 30%. 8 rows per workgroup lost to 4
   // once x was quantized outside the kernel (it won while every workgroup quantized x).
-  const bool tall = rows >= 65536;
-  if (q8 && has_q8 && (type != Type::Q8_0 || tall)) c = {VecKernel::xq, 0, 4u, 0};
+  // Session 3 (h100-2026-11-23-s3-kq3-*.jsonl, x blocks in tiles of 32): 2 rows per
+  // workgroup ran Q6_K 14336x4096 at 1419-1505 GB/s against 1209 with 4, and Q8_0 on the
+  // integer kernel at 1928 against the direct kernel's 1794 from 8192 rows on (below, the
+  // direct kernel stays ahead: 2880x2880 898 against 713), and 2795 against 703 on
+  // 201088x2880 (4 rows there: 766).
+  const uint32_t xq_rows = type == Type::Q6_K || type == Type::Q8_0 ? 2u : 4u;
+  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192)) c = {VecKernel::xq, 0, xq_rows, 0};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
   // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
   // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual. A q8 kernel
@@ -246,34 +251,38 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   return c;
 }
 
-constexpr uint64_t kXBlockBytes = 80;  // quantize_x.comp's block of 32 values
+// quantize_x.comp's blocks of 32 values (80 bytes each) are stored in tiles of 32 blocks.
+uint64_t x_blocks_bytes(uint64_t n_blocks) {
+  return (n_blocks + 31) / 32 * 32 * 80;
+}
 
 // Records quantize_x.comp: n_x rows of k floats of x to x_q's blocks.
 void record_quantize_x(vk::Recorder& rec, const vk::Buffer& x, uint64_t n_x, uint64_t k,
                        bool residual, const vk::Buffer& x_q) {
   vk::Device& device = rec.device();
   const uint64_t n_blocks = n_x * k / 32;
-  if (x_q.size() < n_blocks * kXBlockBytes)
-    fail("matmul: quantized x buffer ", x_q.name(), " has ", x_q.size(), " bytes, needs ",
-         n_blocks * kXBlockBytes);
+  const uint64_t bytes = x_blocks_bytes(n_blocks);
+  if (x_q.size() < bytes)
+    fail("matmul: quantized x buffer ", x_q.name(), " has ", x_q.size(), " bytes, needs ", bytes);
   const uint32_t wg = device.workgroup_size(64);
   const vk::Kernel& kernel = device.kernel(
       {"quantize_x.comp", {{"X_RESIDUAL", residual ? "1" : "0"}}, 2, sizeof(uint32_t), wg});
   const uint32_t push = u32(n_blocks, "x blocks");
-  rec.dispatch(kernel, {{&x, 0, n_x * k * 4, false}, {&x_q, 0, n_blocks * kXBlockBytes, true}},
-               push, vk::fold_groups(device, (n_blocks + wg - 1) / wg), "quantize_x");
+  rec.dispatch(kernel, {{&x, 0, n_x * k * 4, false}, {&x_q, 0, bytes, true}}, push,
+               vk::fold_groups(device, (n_blocks + wg - 1) / wg), "quantize_x");
 }
 
 void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
                 const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot, bool q8,
-                const vk::Buffer* x_q) {
+                QuantizedX* x_q) {
   vk::Device& device = rec.device();
   VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
   // Without the caller's buffer (or where its blocks exceed one binding) the integer kernel
   // quantizes x itself.
   const uint64_t n_x = ids && x_per_slot ? n_tokens * n_used : n_tokens;
   if (pre_quantized(c.kernel) &&
-      (!x_q || n_x * w.k / 32 * kXBlockBytes > device.limits().max_storage_buffer_range))
+      (!x_q || !x_q->buffer ||
+       x_blocks_bytes(n_x * w.k / 32) > device.limits().max_storage_buffer_range))
     c.kernel = c.kernel == VecKernel::xq ? VecKernel::q8 : VecKernel::q8_single;
   const bool integer = c.kernel >= VecKernel::q8;
   const bool pre = pre_quantized(c.kernel);
@@ -293,6 +302,10 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     defines.push_back({"INT_DOT", int_dot ? "1" : "0"});
     defines.push_back({"X_RESIDUAL", residual ? "1" : "0"});
     defines.push_back({"X_PRE", pre ? "1" : "0"});
+    // Q4_K/Q5_K blocks (144, 176 bytes) keep 16-byte alignment when rows and W's offset do.
+    const bool aligned = (w.type == Type::Q4_K || w.type == Type::Q5_K) &&
+                         gguf::row_bytes(w.type, w.k) % 16 == 0 && w.offset % 16 == 0;
+    defines.push_back({"W_ALIGNED16", aligned ? "1" : "0"});
     shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL byte table
   } else if (staged) {
     source = "matmul_vec_staged.comp";
@@ -321,7 +334,11 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   const uint64_t y_floats = z * w.m;
   check_buffer(x, x_floats, "x");
   check_buffer(y, y_floats, "y");
-  if (pre) record_quantize_x(rec, x, x_floats / w.k, w.k, residual, *x_q);
+  const QuantizedX::Filled want = residual ? QuantizedX::residual : QuantizedX::plain;
+  if (pre && x_q->filled != want) {
+    record_quantize_x(rec, x, x_floats / w.k, w.k, residual, *x_q->buffer);
+    x_q->filled = want;
+  }
   const uint64_t total_rows = w.m * w.n_expert;
   for (const Slice& s : slices(device, w, total_rows)) {
     const uint64_t grid_rows = ids ? w.m : s.row_end - s.row_begin;
@@ -337,10 +354,11 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
               u32(w.n_expert, "n_expert"),
               u32(grid_rows, "rows")};
     const auto groups = vk::fold_groups(device, (grid_rows + c.rows - 1) / c.rows, z);
-    std::vector<vk::Binding> b = {{w.buffer, s.bind_offset, s.bind_size, false},
-                                  pre ? vk::Binding{x_q, 0, x_floats / 32 * kXBlockBytes, false}
-                                      : vk::Binding{&x, 0, x_floats * 4, false},
-                                  {&y, 0, y_floats * 4, true}};
+    std::vector<vk::Binding> b = {
+        {w.buffer, s.bind_offset, s.bind_size, false},
+        pre ? vk::Binding{x_q->buffer, 0, x_blocks_bytes(x_floats / 32), false}
+            : vk::Binding{&x, 0, x_floats * 4, false},
+        {&y, 0, y_floats * 4, true}};
     if (ids) b.push_back({ids, 0, n_tokens * n_used * 4, false});
     rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
                  cat(ids ? "matmul_id " : "matmul_vec ",
@@ -427,11 +445,11 @@ std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& r
 uint64_t quantized_x_bytes(Type type, uint64_t k, uint64_t n_x) {
   if (!gpu_supports_q8(type)) return 0;
   gguf::row_bytes(type, k);  // throws when k is not a multiple of the block size (32 or 256)
-  return n_x * (k / 32) * kXBlockBytes;
+  return x_blocks_bytes(n_x * (k / 32));
 }
 
 void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
-            const vk::Buffer& y, MatmulKernel kernel, const vk::Buffer* x_q) {
+            const vk::Buffer& y, MatmulKernel kernel, QuantizedX* x_q) {
   check_weight(w);
   if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
   if (n_tokens == 0) return;
@@ -447,7 +465,7 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
 
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
                const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
-               MatmulKernel kernel, const vk::Buffer* x_q) {
+               MatmulKernel kernel, QuantizedX* x_q) {
   check_weight(w);
   if (kernel == MatmulKernel::tiled) fail("matmul_id: there is no tiled expert matmul");
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
