@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <span>
 
@@ -309,36 +310,12 @@ int run(const Flags& f) {
   AnswerOut answer(hud_tty && isatty(fileno(stdout)) != 0);
   HarmonyPrinter printer(answer.get(), f.show_analysis, isatty(fileno(stdout)) != 0);
   ml::GenerateCallbacks cb;
-  // Router choices for --telemetry: the observer keeps each layer's top-k ids and weights
-  // while the pass is recorded; on_forward reads them once the pass is done (one more sync
-  // per pass, only when asked for).
-  std::vector<std::pair<ml::Tensor, ml::Tensor>> routes(static_cast<size_t>(n_run));
+  // Router choices for --telemetry: one extra read per pass, only when asked for.
+  std::optional<tm::RouterTap> router;
   if (!f.telemetry.empty() && c.n_expert > 0) {
-    be->set_observer([&](std::string_view name, int il, const ml::Tensor& x) {
-      if (il < 0 || il >= n_run) return;
-      if (name == "ffn_moe_topk") routes[size_t(il)].first = x;
-      if (name == "ffn_moe_weights") routes[size_t(il)].second = x;
-    });
+    router.emplace(*be, n_run);
     cb.on_forward = [&](int64_t pos0, std::span<const int32_t> tokens) {
-      std::vector<tm::Router> events(tokens.size());
-      for (size_t i = 0; i < tokens.size(); ++i) events[i] = {pos0 + int64_t(i), tokens[i], {}};
-      for (size_t il = 0; il < routes.size(); ++il) {
-        auto& [ids, weights] = routes[il];
-        if (!ids || !weights) continue;
-        const std::vector<int32_t> vi = ml::read_i32(*be, ids);
-        const std::vector<float> vw = ml::read_f32(*be, weights);
-        // [k, n] for the pass's last n tokens (a last layer may run only the output rows).
-        const auto k = size_t(ids.ne[0]), n = size_t(ids.n_rows());
-        for (size_t j = 0; j < n && j < tokens.size(); ++j) {
-          tm::Router& e = events[tokens.size() - n + j];
-          e.layers.push_back({int(il),
-                              {vi.begin() + j * k, vi.begin() + (j + 1) * k},
-                              {vw.begin() + j * k, vw.begin() + (j + 1) * k}});
-        }
-        ids = weights = {};
-      }
-      for (tm::Router& e : events)
-        if (!e.layers.empty()) t.emit(std::move(e));
+      for (tm::Router& e : router->take(pos0, tokens)) t.emit(std::move(e));
     };
   }
   cb.on_token = [&](const ml::TokenEvent& ev) {

@@ -2,7 +2,7 @@
 // libml/src/ops): get_rows of a table larger than maxStorageBufferRange (bound in slices,
 // reached here by capping the range), flash-decoding attention (one token over a long cache,
 // keys split over workgroups and combined), the two-pass argmax of a vocabulary-sized row,
-// and the transient buffers a forward pass reuses from the one before it.
+// the transient buffers a forward pass reuses from the one before it, and batched reads.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -97,6 +97,35 @@ TEST(BackendGpu, ArgmaxOfVocabularySizedRowsAcrossParts) {
     out.push_back(read_i32(*be, be->argmax(put_f32(*be, {V, 2, 1, 1}, x))));
   EXPECT_EQ(out[0], (std::vector<int32_t>{150000, 3}));
   EXPECT_EQ(out[0], out[1]);
+}
+
+// Several results read in one submit (router telemetry reads every layer's choices at once):
+// each lands in its own output, including one too large for the readback buffer (4 MiB),
+// which takes the single-tensor path, and a tensor the pass computed just before the read.
+TEST(BackendGpu, ReadOfSeveralTensorsInOneSubmit) {
+  auto gpu = make_vulkan_backend();
+  const auto a = randoms(37, 1), big = randoms(1 << 20, 2);  // big: 4 MiB of floats
+  std::vector<int32_t> ids(13);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i * 7 - 40);
+  const Tensor ta = put_f32(*gpu, {37}, a), tb = put_f32(*gpu, {1 << 20}, big),
+               ti = put_i32(*gpu, {13}, ids);
+  gpu->reset_transient();
+  const Tensor twice = gpu->scale(ta, 2.0f);
+  std::vector<float> out_a(a.size()), out_big(big.size()), out_twice(a.size());
+  std::vector<int32_t> out_ids(ids.size());
+  const std::vector<Tensor> ts{ta, tb, ti, twice};
+  const std::vector<std::span<std::byte>> outs{
+      std::as_writable_bytes(std::span(out_a)), std::as_writable_bytes(std::span(out_big)),
+      std::as_writable_bytes(std::span(out_ids)), std::as_writable_bytes(std::span(out_twice))};
+  gpu->read(ts, outs);
+  EXPECT_EQ(out_a, a);
+  EXPECT_EQ(out_big, big);
+  EXPECT_EQ(out_ids, ids);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_FLOAT_EQ(out_twice[i], 2.0f * a[i]);
+  // A wrong-sized output is an error, not a short copy.
+  std::vector<float> short_out(5);
+  const std::vector<std::span<std::byte>> bad{std::as_writable_bytes(std::span(short_out))};
+  EXPECT_THROW(gpu->read(std::span(ts).first(1), bad), Error);
 }
 
 TEST(BackendGpu, TransientsOfAnEarlierPassAreRejectedNotAliased) {

@@ -64,6 +64,9 @@ class Backend {
   virtual void upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset = 0) = 0;
   // Finishes all recorded work and copies t's bytes to the host (out.size() == its bytes).
   virtual void read(const Tensor& t, std::span<std::byte> out) = 0;
+  // Reads several tensors after one finish of the recorded work (outs[i] holds ts[i]'s
+  // bytes): many small results (per-layer router choices) cost one submit, not one each.
+  virtual void read(std::span<const Tensor> ts, std::span<const std::span<std::byte>> outs);
   virtual void sync() = 0;
 
   // --- ops; shapes in ggml order, T = tokens in the batch ---

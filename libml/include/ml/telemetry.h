@@ -15,6 +15,8 @@
 #include <variant>
 #include <vector>
 
+#include "ml/backend.h"
+
 namespace ml::vk {
 struct DeviceOptions;
 struct Limits;
@@ -210,5 +212,21 @@ struct Generated {
 Generated generate(Session& session, Sampler& sampler, const tok::Tokenizer& tokenizer,
                    std::span<const int32_t> prompt, int n_predict, Telemetry* t, int n_probs = 5,
                    const std::function<void(const std::string&)>& on_text = {});
+
+// The MoE router's choices of each forward pass, caught by the backend's observer while the
+// pass is recorded (the tensors `ffn_moe_topk` and `ffn_moe_weights` of layers [0, n_layer))
+// and read in one submit once the pass has run: take() turns them into one Router event per
+// token. Installs its observer on construction; the backend must outlive it.
+class RouterTap {
+ public:
+  RouterTap(Backend& be, int n_layer);
+  // The events of the pass over tokens at positions [pos0, pos0 + tokens.size()); forgets
+  // the pass's tensors (they die with its transients).
+  std::vector<Router> take(int64_t pos0, std::span<const int32_t> tokens);
+
+ private:
+  Backend& be_;
+  std::vector<std::pair<Tensor, Tensor>> routes_;  // per layer: ids [k, n], weights [k, n]
+};
 
 }  // namespace ml::telemetry

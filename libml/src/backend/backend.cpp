@@ -32,6 +32,11 @@ Tensor upload_i32(Backend& be, std::span<const int32_t> values) {
   return t;
 }
 
+void Backend::read(std::span<const Tensor> ts, std::span<const std::span<std::byte>> outs) {
+  if (ts.size() != outs.size()) fail("read: ", ts.size(), " tensors but ", outs.size(), " outputs");
+  for (size_t i = 0; i < ts.size(); ++i) read(ts[i], outs[i]);
+}
+
 std::vector<float> read_f32(Backend& be, const Tensor& t) {
   if (t.type != gguf::Type::F32) fail("read_f32: tensor is ", gguf::type_name(t.type));
   std::vector<float> out(size_t(t.n_elements()));

@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
   void reset_transient() override;
   void upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) override;
   void read(const Tensor& t, std::span<std::byte> out) override;
+  using Backend::read;
   void sync() override {}
 
   Tensor get_rows(const Tensor& table, const Tensor& ids) override;

@@ -212,6 +212,33 @@ void VulkanBackend::read(const Tensor& t, std::span<std::byte> out) {
   std::memcpy(out.data(), readback_->mapped(), out.size());
 }
 
+void VulkanBackend::read(std::span<const Tensor> ts, std::span<const std::span<std::byte>> outs) {
+  if (ts.size() != outs.size()) fail("read: ", ts.size(), " tensors but ", outs.size(), " outputs");
+  // Each copy at a 16-byte aligned offset of the readback buffer; what does not fit goes
+  // through the single-tensor path.
+  std::vector<uint64_t> at(ts.size(), UINT64_MAX);
+  uint64_t used = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const uint64_t size = tensor_bytes(ts[i]);
+    if (outs[i].size() != size)
+      fail("vulkan backend: read of ", outs[i].size(), " bytes from a tensor of ", size);
+    if (size == 0 || size > kReadbackBytes - used) continue;
+    if (!readback_)
+      readback_ =
+          std::make_unique<vk::Buffer>(*device_, kReadbackBytes, vk::Memory::readback, "readback");
+    rec_->copy(buffer(ts[i]), 0, *readback_, used, size);
+    at[i] = used;
+    used = std::min(kReadbackBytes, (used + size + 15) / 16 * 16);
+  }
+  sync();
+  for (size_t i = 0; i < ts.size(); ++i)
+    if (at[i] != UINT64_MAX)
+      std::memcpy(outs[i].data(), readback_->mapped() + at[i], outs[i].size());
+  // After the copies above: the single-tensor path reuses the readback buffer.
+  for (size_t i = 0; i < ts.size(); ++i)
+    if (at[i] == UINT64_MAX && !outs[i].empty()) read(ts[i], outs[i]);
+}
+
 std::unique_ptr<Backend> make_vulkan_backend(const vk::DeviceOptions& options) {
   return std::make_unique<VulkanBackend>(options);
 }

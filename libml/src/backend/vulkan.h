@@ -26,6 +26,7 @@ class VulkanBackend final : public Backend {
   void reset_transient() override;
   void upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) override;
   void read(const Tensor& t, std::span<std::byte> out) override;
+  void read(std::span<const Tensor> ts, std::span<const std::span<std::byte>> outs) override;
   void sync() override;
 
   Tensor get_rows(const Tensor& table, const Tensor& ids) override;
