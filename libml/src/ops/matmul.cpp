@@ -390,6 +390,7 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
   const uint32_t shared = (kTM + kTN) * (kTK + 1) * 4;
   check_buffer(x, n_tokens * w.k, "x");
   check_buffer(y, n_tokens * w.m, "y");
+  // Binding 0, W, is set per slice below.
   std::vector<vk::Binding> b = {{w.buffer, 0, 0, false},
                                 {&x, 0, n_tokens * w.k * 4, false},
                                 {&y, 0, n_tokens * w.m * 4, true}};
