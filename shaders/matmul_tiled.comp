@@ -21,6 +21,7 @@ layout(push_constant) uniform Push {
 } p;
 
 #include "quant.glsl"
+#include "matmul_epilogue.glsl"
 
 // TM rows x TN tokens per workgroup, TK values per step; TX x (WG / TX) invocations each own
 // RM = TM / TX rows and RN tokens (RN * WG / TX = TN, chosen in C++ with the workgroup size).
@@ -85,7 +86,7 @@ void main() {
     if (r >= p.row_end) continue;
     for (uint b = 0u; b < RN; ++b) {
       const uint t = t0 + ty + b * ty_n;
-      if (t < p.n_tokens) y[t * p.m + r] = acc[a][b];
+      if (t < p.n_tokens) y[t * p.m + r] = epilogue(acc[a][b], t * p.m + r, r, 0u);
     }
   }
 }

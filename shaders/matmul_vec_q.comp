@@ -51,6 +51,7 @@ layout(push_constant) uniform Push {
 } p;
 
 #include "quant.glsl"
+#include "matmul_epilogue.glsl"
 
 // x blocks of the current unit (see quant_dot.glsl); NXB = QU / 32 is known after the include.
 uint xq[16];
@@ -133,11 +134,13 @@ void main() {
   const uint token = z / p.n_used, slot = z % p.n_used;
   const int id = ids[z];
   const bool bad_id = id < 0 || uint(id) >= p.n_expert;
+  const uint expert = bad_id ? 0u : uint(id);  // its bias row (epilogue)
   const uint first = (bad_id ? 0u : uint(id)) * p.m + wg * ROWS;
   const uint xo = token * p.x_stride + slot * p.x_slot_stride;
   const uint row0 = wg * ROWS;
 #else
   const bool bad_id = false;
+  const uint expert = 0u;
   const uint first = p.row_begin + wg * ROWS;
   const uint xo = z * p.x_stride;
   const uint row0 = first;
@@ -168,7 +171,8 @@ void main() {
   if (tid < ROWS && valid[tid]) {
     float s = 0.0;
     for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[tid * 64u + g];
-    y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u) : s;
+    const uint i = z * p.m + row0 + tid;
+    y[i] = bad_id ? uintBitsToFloat(0x7FC00000u) : epilogue(s, i, row0 + tid, expert);
   }
 #else
   for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] = acc[i];
@@ -179,6 +183,8 @@ void main() {
     barrier();
   }
   if (tid < ROWS && valid[tid])
-    y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u) : red[tid * 256u];
+    y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u)
+                                     : epilogue(red[tid * 256u], z * p.m + row0 + tid,
+                                                row0 + tid, expert);
 #endif
 }

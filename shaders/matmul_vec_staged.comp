@@ -54,6 +54,7 @@ p;
 shared uint stage[ROWS * SEG_WORDS];
 #define W_WORD(i) stage[i]
 #include "quant.glsl"
+#include "matmul_epilogue.glsl"
 
 #if USE_SUBGROUP
 shared float red[ROWS * 64];  // one partial per subgroup (subgroups of at least 4)
@@ -77,10 +78,12 @@ void main() {
   const uint token = z / p.n_used, slot = z % p.n_used;
   const int id = ids[z];
   const bool bad_id = id < 0 || uint(id) >= p.n_expert;
+  const uint expert = bad_id ? 0u : uint(id);  // its bias row (epilogue)
   const uint matrix_row = (bad_id ? 0u : uint(id)) * p.m;
   const uint xo = token * p.x_stride + slot * p.x_slot_stride;
 #else
   const bool bad_id = false;
+  const uint expert = 0u;
   const uint matrix_row = p.row_begin;
   const uint xo = z * p.x_stride;
 #endif
@@ -150,7 +153,8 @@ void main() {
     if (tid < ROWS && valid[tid]) {
       float s = 0.0;
       for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[tid * 64u + g];
-      y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u) : s;
+      const uint i = z * p.m + row0 + tid;
+      y[i] = bad_id ? uintBitsToFloat(0x7FC00000u) : epilogue(s, i, row0 + tid, expert);
     }
 #else
     for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] = acc[i];
@@ -161,7 +165,9 @@ void main() {
       barrier();
     }
     if (tid < ROWS && valid[tid])
-      y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u) : red[tid * 256u];
+      y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u)
+                                       : epilogue(red[tid * 256u], z * p.m + row0 + tid,
+                                                  row0 + tid, expert);
 #endif
   }
 }

@@ -72,11 +72,16 @@ class Backend {
   // --- ops; shapes in ggml order, T = tokens in the batch ---
   // Rows `ids` ([n] I32) of `table` ([K, R], any type, dequantized) → F32 [K, n].
   virtual Tensor get_rows(const Tensor& table, const Tensor& ids) = 0;
-  // w [K, N] (any weight type, dequantized on the fly) times x [K, T] → [N, T].
-  virtual Tensor matmul(const Tensor& w, const Tensor& x) = 0;
+  // w [K, N] (any weight type, dequantized on the fly) times x [K, T] → [N, T], plus
+  // bias [N] F32 and then `add` (y's shape: a residual) when given, in the same kernel: the
+  // result is that of matmul, add(y, bias), add(y, add), bit for bit.
+  virtual Tensor matmul(const Tensor& w, const Tensor& x, const Tensor* bias = nullptr,
+                        const Tensor* add = nullptr) = 0;
   // Expert matmul: w [K, N, E], x [K, X, T] with X = 1 (shared input) or n_used,
-  // ids [n_used, T] I32 → [N, n_used, T] where slot j of token t uses expert ids[j, t].
-  virtual Tensor matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) = 0;
+  // ids [n_used, T] I32 → [N, n_used, T] where slot j of token t uses expert ids[j, t];
+  // plus bias[:, ids[j, t]] from bias [N, E] when given (= add_id of the product).
+  virtual Tensor matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids,
+                           const Tensor* bias = nullptr) = 0;
   // a + b, a * b: b has a's shape or is one row [a.ne[0]] broadcast over a's rows.
   virtual Tensor add(const Tensor& a, const Tensor& b) = 0;
   virtual Tensor mul(const Tensor& a, const Tensor& b) = 0;
@@ -125,8 +130,10 @@ class Backend {
     Tensor ids, weights;
   };
   virtual Route moe_route(const Tensor& logits, int k) = 0;
-  // sum_j weights[j, t] · y[:, j, t] for y [N, k, T] → [N, T].
-  virtual Tensor moe_combine(const Tensor& y, const Tensor& weights) = 0;
+  // sum_j weights[j, t] · y[:, j, t] for y [N, k, T] → [N, T], then + add[:, t] ([N, T], a
+  // residual) when given.
+  virtual Tensor moe_combine(const Tensor& y, const Tensor& weights,
+                             const Tensor* add = nullptr) = 0;
   // Index of the largest value of each row of x [V, T] → I32 [T] (greedy decoding on device).
   virtual Tensor argmax(const Tensor& x) = 0;
   // The k largest of each row of x [V, T], descending: ids I32 [k, T] (sampler candidates).
@@ -148,6 +155,9 @@ class Backend {
   void observe(const Tensor& t, std::string_view name, int il) const {
     if (observer_) observer_(name, il, t);
   }
+  // Whether an observer is set: a forward pass then keeps the intermediates it names apart
+  // (no residual fused into the matmul that makes attn_out or ffn_out).
+  bool observed() const { return bool(observer_); }
 
  private:
   Observer observer_;

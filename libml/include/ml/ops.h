@@ -168,21 +168,33 @@ struct QuantizedX {
   enum Filled : uint32_t { none, plain, residual } filled = none;
 };
 
+// What the kernels add to W x in their final write (shaders/matmul_epilogue.glsl), so a bias
+// or a residual add costs no dispatch of its own: y = W x + bias + add, summed in that order
+// (bit-identical to matmul, then add the bias, then add `add`). f32 buffers, may be null:
+// bias [m], or [n_expert][m] for matmul_id (row ids[t][s] for slot s of token t); add has
+// y's shape (matmul only).
+struct MatmulEpilogue {
+  const vk::Buffer* bias = nullptr;
+  const vk::Buffer* add = nullptr;
+};
+
 // Records y = W x: x [n_tokens][k] f32, y [n_tokens][m] f32. A weight larger than
 // maxStorageBufferRange is bound and dispatched in row slices. x_q (may be null): where the
 // integer matvec quantizes x first, or finds it quantized; without it that kernel quantizes
 // x in every workgroup (slower: each re-reads x).
 void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
             const vk::Buffer& y, MatmulKernel kernel = MatmulKernel::automatic,
-            QuantizedX* x_q = nullptr);
+            QuantizedX* x_q = nullptr, const MatmulEpilogue& epilogue = {});
 
 // Records the expert matmul (see the CPU matmul_id); ids is an int32 buffer
 // [n_tokens][n_used]. An id outside [0, n_expert) yields NaN rows.
 // kernel: automatic and vec_q8 as for matmul (integer kernel where the type has it), vec the
 // float-x kernels; tiled is refused. x_q as for matmul, sized for all of x.
+// epilogue: the per-expert bias only (an `add` is refused).
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
                const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
-               MatmulKernel kernel = MatmulKernel::automatic, QuantizedX* x_q = nullptr);
+               MatmulKernel kernel = MatmulKernel::automatic, QuantizedX* x_q = nullptr,
+               const MatmulEpilogue& epilogue = {});
 
 // Records y = all n_expert * m rows of W dequantized to f32, [n_expert * m][k].
 void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y);

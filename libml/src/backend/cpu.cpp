@@ -116,12 +116,19 @@ Tensor CpuBackend::get_rows(const Tensor& table, const Tensor& ids) {
   return y;
 }
 
-Tensor CpuBackend::matmul(const Tensor& w, const Tensor& x) {
+Tensor CpuBackend::matmul(const Tensor& w, const Tensor& x, const Tensor* bias, const Tensor* add) {
   const int64_t K = w.ne[0], N = w.ne[1], T = x.n_rows();
   need(w.ne[2] == 1 && w.ne[3] == 1, "matmul", "w must be 2-D (use matmul_id for experts)");
   need(x.ne[0] == K, "matmul", cat("w ", shape_string(w), " times x ", shape_string(x)));
+  if (bias)
+    need(bias->n_elements() == N, "matmul", cat("bias ", shape_string(*bias), " for ", N, " rows"));
+  if (add)
+    need(add->n_elements() == N * T, "matmul",
+         cat("add ", shape_string(*add), " for a result of ", N, " x ", T));
   const std::byte* wd = storage(w).data();
   const float* xd = f32(x);
+  const float* bd = bias ? f32(*bias) : nullptr;
+  const float* ad = add ? f32(*add) : nullptr;
   Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
   float* yd = out_f32(y);
   ops::parallel_for(N, n_threads_, [&](int64_t begin, int64_t end) {
@@ -129,18 +136,27 @@ Tensor CpuBackend::matmul(const Tensor& w, const Tensor& x) {
     for (int64_t n = begin; n < end; ++n) {
       ops::dequantize_row(w.type, wd, K, n, row.data());
       for (int64_t t = 0; t < T; ++t) {
-        yd[t * N + n] = ops::dot(row.data(), xd + t * K, K);
+        // Rounded as the unfused ops round: the product, + bias, + add.
+        float v = ops::dot(row.data(), xd + t * K, K);
+        if (bd) v += bd[n];
+        if (ad) v += ad[t * N + n];
+        yd[t * N + n] = v;
       }
     }
   });
   return y;
 }
 
-Tensor CpuBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) {
+Tensor CpuBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids,
+                             const Tensor* bias) {
   const int64_t K = w.ne[0], N = w.ne[1], E = w.ne[2];
   const int64_t n_used = ids.ne[0], T = ids.ne[1], X = x.ne[1];
   need(x.ne[0] == K && (X == 1 || X == n_used) && x.ne[2] == T, "matmul_id",
        cat("w ", shape_string(w), " x ", shape_string(x), " ids ", shape_string(ids)));
+  if (bias)
+    need(bias->ne[0] == N && bias->n_elements() == N * E, "matmul_id",
+         cat("bias ", shape_string(*bias), " for ", N, " rows of ", E, " experts"));
+  const float* bd = bias ? f32(*bias) : nullptr;
   const std::byte* wd = storage(w).data();
   const uint64_t expert_bytes = gguf::row_bytes(w.type, uint64_t(K)) * uint64_t(N);
   const float* xd = f32(x);
@@ -161,7 +177,8 @@ Tensor CpuBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids
         ops::dequantize_row(w.type, wd + uint64_t(e) * expert_bytes, K, n, row.data());
         for (int64_t i : users[size_t(e)]) {
           const int64_t j = i % n_used, t = i / n_used;
-          yd[i * N + n] = ops::dot(row.data(), xd + (t * X + (X == 1 ? 0 : j)) * K, K);
+          const float v = ops::dot(row.data(), xd + (t * X + (X == 1 ? 0 : j)) * K, K);
+          yd[i * N + n] = bd ? v + bd[e * N + n] : v;
         }
       }
     });
@@ -335,17 +352,24 @@ Backend::Route CpuBackend::moe_route(const Tensor& logits, int k) {
   return r;
 }
 
-Tensor CpuBackend::moe_combine(const Tensor& y, const Tensor& weights) {
+Tensor CpuBackend::moe_combine(const Tensor& y, const Tensor& weights, const Tensor* add) {
   const int64_t N = y.ne[0], k = y.ne[1], T = y.ne[2];
   need(weights.ne[0] == k && weights.ne[1] == T, "moe_combine",
        cat(shape_string(y), " by ", shape_string(weights)));
+  if (add)
+    need(add->n_elements() == N * T, "moe_combine",
+         cat("add ", shape_string(*add), " for a result of ", N, " x ", T));
   const float *yd = f32(y), *wd = f32(weights);
+  const float* ad = add ? f32(*add) : nullptr;
   Tensor out = scratch(gguf::Type::F32, {N, T, 1, 1});
   float* od = out_f32(out);
   std::fill(od, od + N * T, 0.0f);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t j = 0; j < k; ++j)
       for (int64_t n = 0; n < N; ++n) od[t * N + n] += wd[t * k + j] * yd[(t * k + j) * N + n];
+  // The residual after the whole sum, as the unfused add(moe_combine(...), x) rounds.
+  if (ad)
+    for (int64_t i = 0; i < N * T; ++i) od[i] += ad[i];
   return out;
 }
 

@@ -30,8 +30,9 @@ class VulkanBackend final : public Backend {
   void sync() override;
 
   Tensor get_rows(const Tensor& table, const Tensor& ids) override;
-  Tensor matmul(const Tensor& w, const Tensor& x) override;
-  Tensor matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) override;
+  Tensor matmul(const Tensor& w, const Tensor& x, const Tensor* bias, const Tensor* add) override;
+  Tensor matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids,
+                   const Tensor* bias) override;
   Tensor add(const Tensor& a, const Tensor& b) override;
   Tensor mul(const Tensor& a, const Tensor& b) override;
   Tensor add_id(const Tensor& a, const Tensor& b, const Tensor& ids) override;
@@ -50,7 +51,7 @@ class VulkanBackend final : public Backend {
   Tensor geglu(const Tensor& gate, const Tensor& up) override;
   Tensor swiglu_oai(const Tensor& gate, const Tensor& up, float alpha, float limit) override;
   Route moe_route(const Tensor& logits, int k) override;
-  Tensor moe_combine(const Tensor& y, const Tensor& weights) override;
+  Tensor moe_combine(const Tensor& y, const Tensor& weights, const Tensor* add) override;
   Tensor argmax(const Tensor& x) override;
   Tensor top_k(const Tensor& x, int k) override;
   void set_profiling(bool on) override;

@@ -98,29 +98,41 @@ ops::QuantizedX* VulkanBackend::quantized_x(const Tensor& x, gguf::Type type, in
   return &c.q;
 }
 
-Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x) {
+Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x, const Tensor* bias,
+                             const Tensor* add) {
   const int64_t K = w.ne[0], N = w.ne[1], T = x.n_rows();
   need(w.ne[2] == 1 && w.ne[3] == 1, "matmul", "w must be 2-D (use matmul_id for experts)");
   need(x.ne[0] == K, "matmul", "w ", Shape{w}, " times x ", Shape{x});
+  if (bias) need(bias->n_elements() == N, "matmul", "bias ", Shape{*bias}, " for ", N, " rows");
+  if (add)
+    need(add->n_elements() == N * T, "matmul", "add ", Shape{*add}, " for a result of ", N, " x ",
+         T);
   Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), 1};
   // x quantized once for the integer matvec; prefill goes to the tiled kernel.
   ops::QuantizedX* x_q = T <= 8 ? quantized_x(x, w.type, K, T) : nullptr;
+  const ops::MatmulEpilogue epilogue{bias ? &f32(*bias, "matmul") : nullptr,
+                                     add ? &f32(*add, "matmul") : nullptr};
   ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
-              x_q);
+              x_q, epilogue);
   return y;
 }
 
-Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids) {
+Tensor VulkanBackend::matmul_id(const Tensor& w, const Tensor& x, const Tensor& ids,
+                                const Tensor* bias) {
   const int64_t K = w.ne[0], N = w.ne[1], E = w.ne[2];
   const int64_t n_used = ids.ne[0], T = ids.ne[1], X = x.ne[1];
   need(x.ne[0] == K && (X == 1 || X == n_used) && x.ne[2] == T, "matmul_id", "w ", Shape{w}, " x ",
        Shape{x}, " ids ", Shape{ids});
+  if (bias)
+    need(bias->ne[0] == N && bias->n_elements() == N * E, "matmul_id", "bias ", Shape{*bias},
+         " for ", N, " rows of ", E, " experts");
   Tensor y = scratch(gguf::Type::F32, {N, n_used, T, 1});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), uint64_t(E)};
   ops::matmul_id(*rec_, gw, f32(x, "matmul_id"), X != 1, i32(ids, "matmul_id"), uint64_t(n_used),
                  uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
-                 quantized_x(x, w.type, K, X * T));
+                 quantized_x(x, w.type, K, X * T),
+                 {bias ? &f32(*bias, "matmul_id") : nullptr, nullptr});
   return y;
 }
 
@@ -377,17 +389,26 @@ Tensor VulkanBackend::top_k(const Tensor& x, int k) {
   return rows_topk(x, k, false, nullptr);
 }
 
-Tensor VulkanBackend::moe_combine(const Tensor& y, const Tensor& weights) {
+Tensor VulkanBackend::moe_combine(const Tensor& y, const Tensor& weights, const Tensor* add) {
   const int64_t N = y.ne[0], k = y.ne[1], T = y.ne[2];
   need(weights.ne[0] == k && weights.ne[1] == T, "moe_combine", Shape{y}, " by ", Shape{weights});
+  if (add)
+    need(add->n_elements() == N * T, "moe_combine", "add ", Shape{*add}, " for a result of ", N,
+         " x ", T);
   Tensor out = scratch(gguf::Type::F32, {N, T, 1, 1});
   struct Push {
     uint32_t N, k, n_tokens;
   } p{u32(N, "moe_combine"), u32(k, "moe_combine"), u32(T, "moe_combine")};
-  elementwise(spec("moe_combine.comp", 3, sizeof(Push)),
-              {bind(*device_, f32(y, "moe_combine")), bind(*device_, f32(weights, "moe_combine")),
-               bind(*device_, buffer(out), true)},
-              bytes_of(p), uint64_t(N * T), "moe_combine");
+  const vk::Binding yb = bind(*device_, f32(y, "moe_combine"));
+  const vk::Binding wb = bind(*device_, f32(weights, "moe_combine"));
+  const vk::Binding ob = bind(*device_, buffer(out), true);
+  if (add)
+    elementwise(spec("moe_combine.comp", 4, sizeof(Push), {{"ADD", "1"}}),
+                {yb, wb, ob, bind(*device_, f32(*add, "moe_combine"))}, bytes_of(p),
+                uint64_t(N * T), "moe_combine");
+  else
+    elementwise(spec("moe_combine.comp", 3, sizeof(Push), {{"ADD", "0"}}), {yb, wb, ob},
+                bytes_of(p), uint64_t(N * T), "moe_combine");
   return out;
 }
 

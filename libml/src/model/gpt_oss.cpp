@@ -49,8 +49,10 @@ Backend::Route expert0_route(const Forward& f) {
   return r;
 }
 
-// The MoE FFN of llama.cpp's build_moe_ffn (LLM_FFN_SWIGLU_OAI_MOE, SOFTMAX_WEIGHT gating).
-Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il) {
+// The MoE FFN of llama.cpp's build_moe_ffn (LLM_FFN_SWIGLU_OAI_MOE, SOFTMAX_WEIGHT gating);
+// the expert biases ride in the expert matmuls. With inp, returns inp + that: the residual
+// fused into moe_combine unless an observer needs ffn_moe_out alone.
+Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il, const Tensor* inp) {
   Backend& be = f.be;
   Backend::Route route;
   if (f.moe_fallback) {
@@ -63,25 +65,25 @@ Tensor moe(const Forward& f, const LayerWeights& l, const Tensor& x, int il) {
   f.cb(route.ids, "ffn_moe_topk", il);
   f.cb(route.weights, "ffn_moe_weights", il);
   Tensor xs = reshape(x, {f.cfg.n_embd, 1, f.n_tokens, 1});  // one input shared by the slots
-  Tensor up = be.add_id(be.matmul_id(l.ffn_up_exps, xs, route.ids), l.ffn_up_exps_b, route.ids);
-  Tensor gate =
-      be.add_id(be.matmul_id(l.ffn_gate_exps, xs, route.ids), l.ffn_gate_exps_b, route.ids);
+  Tensor up = be.matmul_id(l.ffn_up_exps, xs, route.ids, &l.ffn_up_exps_b);
+  Tensor gate = be.matmul_id(l.ffn_gate_exps, xs, route.ids, &l.ffn_gate_exps_b);
   Tensor act = be.swiglu_oai(gate, up, kSwigluAlpha, kSwigluLimit);  // [ff, n_used, T]
-  Tensor down =
-      be.add_id(be.matmul_id(l.ffn_down_exps, act, route.ids), l.ffn_down_exps_b, route.ids);
+  Tensor down = be.matmul_id(l.ffn_down_exps, act, route.ids, &l.ffn_down_exps_b);
+  if (inp && !be.observed()) return be.moe_combine(down, route.weights, inp);
   Tensor out = be.moe_combine(down, route.weights);
   f.cb(out, "ffn_moe_out", il);
-  return out;
+  return inp ? be.add(out, *inp) : out;
 }
 
 // Attention with biases and sinks, then the MoE FFN; its pre-norm is stored as
 // post_attention_norm (llama.cpp names it attn_post_norm too).
 Tensor layer(const Forward& f, const Tensor& x, int il) {
   const LayerWeights& l = f.w.layers[size_t(il)];
-  Tensor ffn_inp = f.be.add(layers::attention(f, x, il), x);
+  Tensor ffn_inp = layers::attention(f, x, il, &x);
   Tensor cur = layers::norm(f, ffn_inp, l.attn_post_norm, "attn_post_norm", il);
-  cur = moe(f, l, cur, il);
-  return layers::residual(f, cur, ffn_inp, il);
+  cur = moe(f, l, cur, il, &ffn_inp);
+  f.cb(cur, "l_out", il);
+  return cur;
 }
 
 }  // namespace

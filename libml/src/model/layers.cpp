@@ -106,11 +106,18 @@ Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const 
 }
 
 Tensor linear(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x) {
-  Tensor y = f.be.matmul(w, x);
-  return b ? f.be.add(y, b) : y;
+  return f.be.matmul(w, x, b ? &b : nullptr);
 }
 
-Tensor attention(const Forward& f, const Tensor& x, int il) {
+Tensor project(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x,
+               std::string_view name, int il, const Tensor* inp) {
+  if (inp && !f.be.observed()) return f.be.matmul(w, x, b ? &b : nullptr, inp);
+  Tensor y = linear(f, w, b, x);
+  f.cb(y, name, il);
+  return inp ? f.be.add(y, *inp) : y;
+}
+
+Tensor attention(const Forward& f, const Tensor& x, int il, const Tensor* inp) {
   const Config& c = f.cfg;
   const LayerWeights& l = f.w.layers[size_t(il)];
   Tensor cur = norm(f, x, l.attn_norm, "attn_norm", il);
@@ -130,18 +137,15 @@ Tensor attention(const Forward& f, const Tensor& x, int il) {
   f.cb(roped.k, "Kcur", il);
   cur = attend(f, il, roped.q, roped.k, v, c.attn_scale, l.attn_sinks ? &l.attn_sinks : nullptr,
                stored);
-  cur = linear(f, l.wo, l.bo, cur);
-  f.cb(cur, "attn_out", il);
-  return cur;
+  return project(f, l.wo, l.bo, cur, "attn_out", il, inp);
 }
 
-Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il) {
+Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il, const Tensor* inp) {
   Backend& be = f.be;
   const LayerWeights& l = f.w.layers[size_t(il)];
   const Tensor gate = be.matmul(l.ffn_gate, x), up = be.matmul(l.ffn_up, x);
-  Tensor cur = be.matmul(l.ffn_down, glu == Glu::swiglu ? be.swiglu(gate, up) : be.geglu(gate, up));
-  f.cb(cur, "ffn_out", il);
-  return cur;
+  const Tensor act = glu == Glu::swiglu ? be.swiglu(gate, up) : be.geglu(gate, up);
+  return project(f, l.ffn_down, Tensor{}, act, "ffn_out", il, inp);
 }
 
 Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il) {

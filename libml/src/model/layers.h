@@ -68,20 +68,27 @@ Tensor heads(const Forward& f, const Tensor& x, int64_t n);
 // → [n_embd_q, T].
 Tensor attend(const Forward& f, int il, const Tensor& q, const Tensor& k, const Tensor& v,
               float scale, const Tensor* sinks, bool stored);
-// matmul plus an optional bias (an empty handle adds nothing).
+// matmul plus an optional bias (an empty handle adds nothing), in one kernel.
 Tensor linear(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x);
+// A block's output projection w·x + b, named `name` for layer il, plus the residual `inp`
+// when given: then one kernel does all of it, unless an observer is set, which needs `name`
+// alone (gate H, test_layer compare it between backends): then matmul, name, add.
+Tensor project(const Forward& f, const Tensor& w, const Tensor& b, const Tensor& x,
+               std::string_view name, int il, const Tensor* inp);
 
 // The attention half of a block, x [n_embd, T] → [n_embd, T] (llama.cpp build_attn and its
 // callers): attn_norm → Wq, Wk, Wv (+ biases) → per-head RMSNorm of q and k → RoPE with the
 // layer's parameters → attention over layer il's KV cache (its sliding window; sinks) → Wo
 // (+ bias). Biases, q/k norms and sinks enter when the layer has them (AttnSpec). Names
 // attn_norm, Qcur_normed and Kcur_normed (with q/k norms), Qcur, Kcur, kqv_out, attn_out.
-Tensor attention(const Forward& f, const Tensor& x, int il);
+// With inp, returns inp + that (the residual fused into Wo's matmul, see project).
+Tensor attention(const Forward& f, const Tensor& x, int il, const Tensor* inp = nullptr);
 
 // The gate of a gated FFN: SiLU (Llama, Qwen) or tanh GELU (Gemma).
 enum class Glu { swiglu, geglu };
 // The dense gated FFN of layer il, x [n_embd, T] → Wdown·(act(Wgate·x) ⊙ Wup·x), named ffn_out.
-Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il);
+// With inp, returns inp + that (the residual fused into Wdown's matmul, see project).
+Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il, const Tensor* inp = nullptr);
 // The block's last residual add cur + inp, named l_out.
 Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il);
 

@@ -27,10 +27,12 @@ void load(WeightLoader& ld, const Config& c, Weights& w) {
 
 Tensor llama_layer(const Forward& f, const Tensor& x, int il) {
   const LayerWeights& l = f.w.layers[size_t(il)];
-  Tensor ffn_inp = f.be.add(layers::attention(f, x, il), x);
+  // Both residual adds ride in the projections' matmuls (layers::project).
+  Tensor ffn_inp = layers::attention(f, x, il, &x);
   Tensor cur = layers::norm(f, ffn_inp, l.ffn_norm, "ffn_norm", il);
-  cur = layers::ffn(f, cur, layers::Glu::swiglu, il);
-  return layers::residual(f, cur, ffn_inp, il);
+  cur = layers::ffn(f, cur, layers::Glu::swiglu, il, &ffn_inp);
+  f.cb(cur, "l_out", il);
+  return cur;
 }
 
 const Architecture kLlama{"llama", load, llama_layer, layers::forward<llama_layer>};

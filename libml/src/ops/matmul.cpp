@@ -151,6 +151,25 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
     fail("matmul: ", what, " buffer ", b.name(), " has ", b.size(), " bytes, needs ", floats * 4);
 }
 
+// The epilogue's defines and bindings, after the kernel's first n_bound bindings; bias holds
+// `bias_floats`, add has y's `y_floats`.
+void add_epilogue(const MatmulEpilogue& e, uint32_t n_bound, uint64_t bias_floats,
+                  uint64_t y_floats, std::vector<std::pair<std::string, std::string>>& defines,
+                  std::vector<vk::Binding>& b) {
+  defines.push_back({"BIAS", e.bias ? "1" : "0"});
+  defines.push_back({"ADD", e.add ? "1" : "0"});
+  if (e.bias) {
+    check_buffer(*e.bias, bias_floats, "bias");
+    defines.push_back({"BIAS_BINDING", cat(n_bound++)});
+    b.push_back({e.bias, 0, bias_floats * 4, false});
+  }
+  if (e.add) {
+    check_buffer(*e.add, y_floats, "add");
+    defines.push_back({"ADD_BINDING", cat(n_bound)});
+    b.push_back({e.add, 0, y_floats * 4, false});
+  }
+}
+
 // How a type's matvec runs: matmul_vec.comp decodes straight from global memory;
 // matmul_vec_staged.comp first copies each row's next CB blocks to shared memory with
 // coalesced 16-byte loads (see the shader); matmul_vec_q.comp quantizes x to int8 blocks and
@@ -274,7 +293,7 @@ void record_quantize_x(vk::Recorder& rec, const vk::Buffer& x, uint64_t n_x, uin
 
 void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
                 const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot, bool q8,
-                QuantizedX* x_q) {
+                QuantizedX* x_q, const MatmulEpilogue& epilogue) {
   vk::Device& device = rec.device();
   VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
   // Without the caller's buffer (or where its blocks exceed one binding) the integer kernel
@@ -327,13 +346,16 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   defines.push_back({"EXPERT", ids ? "1" : "0"});
   // x as vec4s when every token's (and slot's) x starts 16-byte aligned.
   defines.push_back({"X_VEC4", w.k % 4 == 0 ? "1" : "0"});
-  const vk::Kernel& kernel =
-      device.kernel({source, defines, ids ? 4u : 3u, sizeof(VecPush), wg, shared});
   const uint64_t z = ids ? n_tokens * n_used : n_tokens;
   const uint64_t x_floats = ids && x_per_slot ? n_tokens * n_used * w.k : n_tokens * w.k;
   const uint64_t y_floats = z * w.m;
   check_buffer(x, x_floats, "x");
   check_buffer(y, y_floats, "y");
+  std::vector<vk::Binding> epilogue_b;
+  add_epilogue(epilogue, ids ? 4u : 3u, w.m * w.n_expert, y_floats, defines, epilogue_b);
+  const auto n_bindings = uint32_t((ids ? 4u : 3u) + epilogue_b.size());
+  const vk::Kernel& kernel =
+      device.kernel({source, defines, n_bindings, sizeof(VecPush), wg, shared});
   const QuantizedX::Filled want = residual ? QuantizedX::residual : QuantizedX::plain;
   if (pre && x_q->filled != want) {
     record_quantize_x(rec, x, x_floats / w.k, w.k, residual, *x_q->buffer);
@@ -360,6 +382,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
             : vk::Binding{&x, 0, x_floats * 4, false},
         {&y, 0, y_floats * 4, true}};
     if (ids) b.push_back({ids, 0, n_tokens * n_used * 4, false});
+    b.insert(b.end(), epilogue_b.begin(), epilogue_b.end());
     rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
                  cat(ids ? "matmul_id " : "matmul_vec ",
                      pre       ? "xq "
@@ -374,7 +397,7 @@ struct TiledPush {
 };
 
 void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, const vk::Buffer& y,
-                  uint64_t n_tokens) {
+                  uint64_t n_tokens, const MatmulEpilogue& epilogue) {
   vk::Device& device = rec.device();
   const uint32_t wg = device.workgroup_size(256);
   auto defines = type_defines(w.type);
@@ -383,10 +406,15 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
        {std::pair{"TM", kTM}, {"TN", kTN}, {"TK", kTK}, {"TX", kTX}, {"RM", kTM / kTX}, {"RN", rn}})
     defines.push_back({n, cat(v, "u")});
   const uint32_t shared = (kTM + kTN) * (kTK + 1) * 4;
-  const vk::Kernel& kernel =
-      device.kernel({"matmul_tiled.comp", defines, 3, sizeof(TiledPush), wg, shared});
   check_buffer(x, n_tokens * w.k, "x");
   check_buffer(y, n_tokens * w.m, "y");
+  // Binding 0, W, is set per slice below.
+  std::vector<vk::Binding> b = {{w.buffer, 0, 0, false},
+                                {&x, 0, n_tokens * w.k * 4, false},
+                                {&y, 0, n_tokens * w.m * 4, true}};
+  add_epilogue(epilogue, 3, w.m, n_tokens * w.m, defines, b);
+  const vk::Kernel& kernel = device.kernel(
+      {"matmul_tiled.comp", defines, uint32_t(b.size()), sizeof(TiledPush), wg, shared});
   for (const Slice& s : slices(device, w, w.m)) {
     TiledPush p{u32(w.k, "k"),
                 u32(gguf::row_bytes(w.type, w.k), "row bytes"),
@@ -398,11 +426,9 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
                 u32(n_tokens, "n_tokens")};
     const auto groups = vk::fold_groups(device, (s.row_end - s.row_begin + kTM - 1) / kTM,
                                         (n_tokens + kTN - 1) / kTN);
-    rec.dispatch(kernel,
-                 {{w.buffer, s.bind_offset, s.bind_size, false},
-                  {&x, 0, n_tokens * w.k * 4, false},
-                  {&y, 0, n_tokens * w.m * 4, true}},
-                 p, groups, cat("matmul_tiled ", gguf::type_name(w.type)));
+    b[0] = {w.buffer, s.bind_offset, s.bind_size, false};
+    rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
+                 cat("matmul_tiled ", gguf::type_name(w.type)));
   }
 }
 
@@ -449,7 +475,8 @@ uint64_t quantized_x_bytes(Type type, uint64_t k, uint64_t n_x) {
 }
 
 void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
-            const vk::Buffer& y, MatmulKernel kernel, QuantizedX* x_q) {
+            const vk::Buffer& y, MatmulKernel kernel, QuantizedX* x_q,
+            const MatmulEpilogue& epilogue) {
   check_weight(w);
   if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
   if (n_tokens == 0) return;
@@ -458,15 +485,17 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
     fail("matmul: no integer matvec for weight type ", gguf::type_name(w.type));
   if (kernel != MatmulKernel::tiled)
-    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false, kernel != MatmulKernel::vec, x_q);
+    record_vec(rec, w, x, y, nullptr, 1, n_tokens, false, kernel != MatmulKernel::vec, x_q,
+               epilogue);
   else
-    record_tiled(rec, w, x, y, n_tokens);
+    record_tiled(rec, w, x, y, n_tokens, epilogue);
 }
 
 void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool x_per_slot,
                const vk::Buffer& ids, uint64_t n_used, uint64_t n_tokens, const vk::Buffer& y,
-               MatmulKernel kernel, QuantizedX* x_q) {
+               MatmulKernel kernel, QuantizedX* x_q, const MatmulEpilogue& epilogue) {
   check_weight(w);
+  if (epilogue.add) fail("matmul_id: the expert matmul adds a bias only, not a tensor");
   if (kernel == MatmulKernel::tiled) fail("matmul_id: there is no tiled expert matmul");
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
     fail("matmul_id: no integer matvec for weight type ", gguf::type_name(w.type));
@@ -474,7 +503,8 @@ void matmul_id(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, bool 
   if (ids.size() < n_tokens * n_used * 4)
     fail("matmul_id: ids buffer ", ids.name(), " has ", ids.size(), " bytes, needs ",
          n_tokens * n_used * 4);
-  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot, kernel != MatmulKernel::vec, x_q);
+  record_vec(rec, w, x, y, &ids, n_used, n_tokens, x_per_slot, kernel != MatmulKernel::vec, x_q,
+             epilogue);
 }
 
 void dequantize(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& y) {
