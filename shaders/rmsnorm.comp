@@ -2,12 +2,19 @@
 // RMSNorm of one row per workgroup: y = x / sqrt(mean(x^2) + eps) * w (ggml_rms_norm and the
 // weight multiply of llama.cpp's build_norm). WG invocations sum strided squares, four loads
 // in flight per step (a row of 4096 is otherwise a chain of dependent memory latencies),
-// then a shared-memory tree reduction.
+// then a shared-memory tree reduction. With QUANTIZE (decode: y feeds one-token matmuls) each
+// invocation writes whole 32-value blocks of y and the same values quantized for the integer
+// matvec (quantize_block.glsl), so that matvec needs no quantize dispatch of its own.
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
 layout(binding = 1) readonly buffer W { float w[]; };
 layout(binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform Push { uint n, n_rows, has_w; float eps; } p;
+#if QUANTIZE
+layout(binding = 3) writeonly buffer XQ { uvec4 xq4[]; };
+#include "quantize_block.glsl"
+#endif
 
 shared float partial[WG];
 
@@ -33,6 +40,22 @@ void main() {
     barrier();
   }
   const float scale = 1.0 / sqrt(partial[0] / float(p.n) + p.eps);
+#if QUANTIZE
+  for (uint b = tid; b < p.n / 32u; b += WG) {
+    vec4 v[8];
+    for (uint c = 0u; c < 8u; ++c) {
+      const uint j = 32u * b + 4u * c;
+      v[c] = vec4(x[base + j], x[base + j + 1u], x[base + j + 2u], x[base + j + 3u]) * scale;
+      if (p.has_w != 0u) v[c] *= vec4(w[j], w[j + 1u], w[j + 2u], w[j + 3u]);
+      y[base + j] = v[c].x;
+      y[base + j + 1u] = v[c].y;
+      y[base + j + 2u] = v[c].z;
+      y[base + j + 3u] = v[c].w;
+    }
+    store_x_block(row * (p.n / 32u) + b, v);
+  }
+  return;
+#endif
   i = tid;
   for (; i + 3u * WG < p.n; i += 4u * WG) {
     const vec4 v = vec4(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]);

@@ -145,8 +145,12 @@ std::vector<gguf::Type> gpu_types();
 std::unique_ptr<vk::Buffer> upload_weight(vk::Device& device, vk::StagingRing& ring,
                                           std::span<const std::byte> bytes, std::string name);
 
+// automatic runs the matvec kernels for up to this many tokens (decode), the tiled one beyond.
+inline constexpr int64_t kMatvecMaxTokens = 8;
+
 enum class MatmulKernel {
-  automatic,  // matvec for up to 8 tokens (vec_q8 where the type has it, else vec), tiled beyond
+  automatic,  // matvec for up to kMatvecMaxTokens tokens (vec_q8 where the type has it, else vec),
+              // tiled beyond
   vec,        // matmul_vec.comp or matmul_vec_staged.comp (per type; ML_MATVEC overrides),
               // one workgroup per ROWS rows per token; f32 x, error is f32 rounding only
   vec_q8,     // matmul_vec_q.comp: x as two int8 roundings per 32 values (relative error
@@ -159,6 +163,9 @@ enum class MatmulKernel {
 // the type has no integer kernel. n_x is n_tokens, or n_tokens * n_used for matmul_id with x
 // per slot.
 uint64_t quantized_x_bytes(gguf::Type type, uint64_t k, uint64_t n_x);
+// The same for an x whose consumer is not known yet (k a multiple of 32): the buffer an op
+// that writes x can fill alongside it (rmsnorm, the gated activations: QUANTIZE).
+uint64_t quantized_x_bytes(uint64_t k, uint64_t n_x);
 
 // x quantized for the integer matvec (quantize_x.comp's blocks), shared by the matmuls that
 // read the same x (q/k/v, gate/up): the first records the quantization and sets `filled`,

@@ -97,6 +97,10 @@ class VulkanBackend final : public Backend {
   };
   XQuant xq_last_;
   ops::QuantizedX* quantized_x(const Tensor& x, gguf::Type type, int64_t k, int64_t n_x);
+  // For an op writing y that one-token matmuls may read next: a transient its kernel fills
+  // with y quantized (QUANTIZE), registered as the last quantized x; null when y has more
+  // rows than a matvec takes or rows that are not whole blocks.
+  const vk::Buffer* quantize_alongside(const Tensor& y);
   std::unique_ptr<vk::Buffer> readback_;  // kReadbackBytes, host-visible
   Tensor attn_part_;  // split attention's counters and partial sums (vulkan_attention.cpp)
 };

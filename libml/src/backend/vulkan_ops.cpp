@@ -98,6 +98,17 @@ ops::QuantizedX* VulkanBackend::quantized_x(const Tensor& x, gguf::Type type, in
   return &c.q;
 }
 
+const vk::Buffer* VulkanBackend::quantize_alongside(const Tensor& y) {
+  const int64_t k = y.ne[0], n_x = y.n_rows();
+  if (n_x > ops::kMatvecMaxTokens || k % 32) return nullptr;
+  const uint64_t bytes = ops::quantized_x_bytes(uint64_t(k), uint64_t(n_x));
+  if (bytes > device_->limits().max_storage_buffer_range) return nullptr;
+  XQuant& c = xq_last_;
+  c = {y.id, generation_, k, n_x, scratch(gguf::Type::I32, {int64_t(bytes / 4), 1, 1, 1}), {}};
+  c.q = {&buffer(c.x_q), ops::QuantizedX::residual};
+  return c.q.buffer;
+}
+
 Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x, const Tensor* bias,
                              const Tensor* add) {
   const int64_t K = w.ne[0], N = w.ne[1], T = x.n_rows();
@@ -110,7 +121,7 @@ Tensor VulkanBackend::matmul(const Tensor& w, const Tensor& x, const Tensor* bia
   Tensor y = scratch(gguf::Type::F32, {N, x.ne[1], x.ne[2], x.ne[3]});
   const ops::GpuWeight gw{&buffer(w), 0, w.type, uint64_t(K), uint64_t(N), 1};
   // x quantized once for the integer matvec; prefill goes to the tiled kernel.
-  ops::QuantizedX* x_q = T <= 8 ? quantized_x(x, w.type, K, T) : nullptr;
+  ops::QuantizedX* x_q = T <= ops::kMatvecMaxTokens ? quantized_x(x, w.type, K, T) : nullptr;
   const ops::MatmulEpilogue epilogue{bias ? &f32(*bias, "matmul") : nullptr,
                                      add ? &f32(*add, "matmul") : nullptr};
   ops::matmul(*rec_, gw, f32(x, "matmul"), uint64_t(T), buffer(y), ops::MatmulKernel::automatic,
@@ -209,10 +220,13 @@ Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
   const vk::Buffer& xb = f32(x, "rmsnorm");
   // A whole row per workgroup: the widest workgroup keeps a 4096-wide row to a few steps.
   const uint32_t wg = device_->workgroup_size(256);
-  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", 3, sizeof(Push), {}, wg)),
-                 {bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
-                  bind(*device_, buffer(y), true)},
-                 p, vk::fold_groups(*device_, p.n_rows), "rmsnorm");
+  const vk::Buffer* x_q = quantize_alongside(y);
+  std::vector<vk::Binding> b{bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
+                             bind(*device_, buffer(y), true)};
+  if (x_q) b.push_back(bind(*device_, *x_q, true));
+  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", uint32_t(b.size()), sizeof(Push),
+                                      {{"QUANTIZE", x_q ? "1" : "0"}, {"X_RESIDUAL", "1"}}, wg)),
+                 b, bytes_of(p), vk::fold_groups(*device_, p.n_rows), "rmsnorm");
   return y;
 }
 
@@ -312,10 +326,15 @@ Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* so
     uint32_t n;
     float alpha, limit;
   } p{u32(gate.n_elements(), source), alpha, limit};
-  elementwise(spec(source, 3, sizeof(Push), {{"OAI", oai ? "1" : "0"}}),
-              {bind(*device_, f32(gate, source)), bind(*device_, f32(up, source)),
-               bind(*device_, buffer(y), true)},
-              bytes_of(p), p.n, source);
+  // swiglu.comp quantizes y for the down projection's matvec alongside (gelu.comp does not).
+  const vk::Buffer* x_q =
+      std::string_view(source) == "swiglu.comp" ? quantize_alongside(y) : nullptr;
+  std::vector<vk::Binding> b{bind(*device_, f32(gate, source)), bind(*device_, f32(up, source)),
+                             bind(*device_, buffer(y), true)};
+  if (x_q) b.push_back(bind(*device_, *x_q, true));
+  elementwise(spec(source, uint32_t(b.size()), sizeof(Push),
+                   {{"OAI", oai ? "1" : "0"}, {"QUANTIZE", x_q ? "1" : "0"}, {"X_RESIDUAL", "1"}}),
+              b, bytes_of(p), x_q ? p.n / 32 : p.n, source);
   return y;
 }
 

@@ -474,6 +474,11 @@ uint64_t quantized_x_bytes(Type type, uint64_t k, uint64_t n_x) {
   return x_blocks_bytes(n_x * (k / 32));
 }
 
+uint64_t quantized_x_bytes(uint64_t k, uint64_t n_x) {
+  if (k % 32) fail("quantized x: rows of ", k, " values are not whole blocks of 32");
+  return x_blocks_bytes(n_x * (k / 32));
+}
+
 void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t n_tokens,
             const vk::Buffer& y, MatmulKernel kernel, QuantizedX* x_q,
             const MatmulEpilogue& epilogue) {
@@ -481,7 +486,8 @@ void matmul(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, uint64_t
   if (w.n_expert != 1) fail("matmul: weight holds ", w.n_expert, " experts; use matmul_id");
   if (n_tokens == 0) return;
   // automatic stays automatic for a matvec: the integer kernel where the type has one.
-  if (kernel == MatmulKernel::automatic && n_tokens > 8) kernel = MatmulKernel::tiled;
+  if (kernel == MatmulKernel::automatic && n_tokens > uint64_t(kMatvecMaxTokens))
+    kernel = MatmulKernel::tiled;
   if (kernel == MatmulKernel::vec_q8 && !gpu_supports_q8(w.type))
     fail("matmul: no integer matvec for weight type ", gguf::type_name(w.type));
   if (kernel != MatmulKernel::tiled)
