@@ -11,13 +11,16 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -97,6 +100,9 @@ class Buffer {
   uint64_t size() const { return size_; }
   Memory memory() const { return memory_; }
   const std::string& name() const { return name_; }
+  // Unique among the device's buffers, never reused (a VkBuffer handle may be): what cached
+  // descriptor sets are keyed by.
+  uint64_t serial() const { return serial_; }
   // Host pointer for upload/readback buffers; throws for device-local ones.
   std::byte* mapped() const;
   template <typename T>
@@ -110,16 +116,82 @@ class Buffer {
   uint64_t size_;
   Memory memory_;
   std::string name_;
+  uint64_t serial_ = 0;
   uint32_t block_ = 0;
   uint64_t offset_ = 0;
   std::byte* mapped_ = nullptr;
 };
 
+// A shader's -D NAME=VALUE list in one inline buffer: a kernel is looked up on every
+// dispatch, and building, hashing and comparing its defines allocates nothing.
+class Defines {
+ public:
+  // An argument only (its views are copied at once): NAME=text, or NAME=<number>u, the
+  // GLSL uint literal every numeric define here is written as.
+  struct Define {
+    Define(std::string_view name, std::string_view text) : name(name), text(text) {}
+    Define(std::string_view name, uint32_t number) : name(name), number(number), is_number(true) {}
+    std::string_view name, text;
+    uint32_t number = 0;
+    bool is_number = false;
+  };
+  static constexpr size_t kCapacity = 496;  // bytes of "NAME\0VALUE\0" pairs
+
+  Defines() = default;
+  Defines(std::initializer_list<Define> list) {
+    for (const Define& d : list) push_back(d);
+  }
+  // Copies only the bytes in use.
+  Defines(const Defines& o) : used_(o.used_), count_(o.count_) {
+    std::memcpy(text_.data(), o.text_.data(), used_);
+  }
+  Defines& operator=(const Defines& o) {
+    used_ = o.used_, count_ = o.count_;
+    std::memcpy(text_.data(), o.text_.data(), used_);
+    return *this;
+  }
+  void push_back(const Define& d);
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  // Every define's bytes, for hashing and comparing.
+  std::string_view bytes() const { return {text_.data(), used_}; }
+  bool operator==(const Defines& o) const { return bytes() == o.bytes(); }
+
+  // Iterates (name, value) pairs in the order they were added.
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = std::pair<std::string_view, std::string_view>;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = value_type;
+    iterator() = default;
+    explicit iterator(const char* at) : at_(at) {}
+    value_type operator*() const;
+    iterator& operator++();
+    iterator operator++(int) {
+      iterator old = *this;
+      ++*this;
+      return old;
+    }
+    bool operator==(const iterator& o) const { return at_ == o.at_; }
+
+   private:
+    const char* at_ = nullptr;
+  };
+  iterator begin() const { return iterator(text_.data()); }
+  iterator end() const { return iterator(text_.data() + used_); }
+
+ private:
+  std::array<char, kCapacity> text_;  // only the first used_ bytes are ever read
+  uint16_t used_ = 0, count_ = 0;
+};
+
 // A compute pipeline: storage buffers at bindings 0..n_buffers-1 of set 0, push constants,
 // workgroup size x as specialization constant 0 (local_size_x_id = 0 in the shader).
 struct KernelSpec {
-  std::string source;                                        // file in shaders/: "matmul_vec.comp"
-  std::vector<std::pair<std::string, std::string>> defines;  // -D NAME=VALUE
+  std::string source;  // file in shaders/: "matmul_vec.comp"
+  Defines defines;     // -D NAME=VALUE
   uint32_t n_buffers = 1;
   uint32_t push_bytes = 0;
   uint32_t workgroup_size = 64;
@@ -196,6 +268,7 @@ class Device {
                       const std::string& what);
   void free(uint32_t block, uint64_t offset);
   uint64_t allocated_bytes() const { return allocated_bytes_; }
+  uint64_t next_buffer_serial() { return ++buffer_serial_; }
   const DeviceOptions& options() const { return options_; }
 
   void record_message(std::string message);
@@ -233,6 +306,7 @@ class Device {
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<Kernel>>> kernels_;
   std::vector<Block> blocks_;
   uint64_t allocated_bytes_ = 0;
+  uint64_t buffer_serial_ = 0;
   bool glslang_ready_ = false;
 };
 
@@ -246,7 +320,9 @@ struct Binding {
 
 // Records dispatches and copies into one command buffer; a barrier is inserted only where a
 // command touches a buffer that an earlier unbarriered command wrote (or reads what it
-// writes). submit() ends the buffer, submits once and waits on a fence.
+// writes). submit() ends the buffer, submits once and waits on a fence. A decode step binds
+// the same (kernel, buffer ranges) every token, so descriptor sets are written once and kept
+// across recordings, keyed by the set layout and each binding's buffer serial and range.
 class Recorder {
  public:
   explicit Recorder(Device& device, bool timing = false);
@@ -255,15 +331,18 @@ class Recorder {
   Recorder& operator=(const Recorder&) = delete;
 
   Device& device() const { return device_; }
+  // label names the command in timings(), kept only while timing (empty: the kernel's source).
   void dispatch(const Kernel& kernel, std::span<const Binding> bindings,
                 std::span<const std::byte> push, std::array<uint32_t, 3> groups,
-                std::string label = {});
+                std::string_view label = {});
   template <typename Push>
   void dispatch(const Kernel& kernel, std::initializer_list<Binding> bindings, const Push& push,
-                std::array<uint32_t, 3> groups, std::string label = {}) {
+                std::array<uint32_t, 3> groups, std::string_view label = {}) {
     dispatch(kernel, std::span<const Binding>(bindings.begin(), bindings.size()),
-             std::as_bytes(std::span<const Push>(&push, 1)), groups, std::move(label));
+             std::as_bytes(std::span<const Push>(&push, 1)), groups, label);
   }
+  // Whether commands are timed: callers build a label that takes work only then.
+  bool timing() const { return timing_; }
   void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
             uint64_t size);
   void fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value);
@@ -284,6 +363,8 @@ class Recorder {
   void set_flush_every(uint32_t n) { flush_every_ = n; }
   size_t n_dispatches() const { return n_commands_; }
   size_t n_barriers() const { return n_barriers_; }
+  // Descriptor sets written so far and kept (for tests of the cache).
+  size_t n_cached_sets() const { return sets_.size(); }
 
   struct Timing {
     std::string label;
@@ -293,16 +374,29 @@ class Recorder {
   const std::vector<Timing>& timings() const { return timings_; }
 
  private:
+  static constexpr uint32_t kMaxBindings = 8;
   struct Access {
     VkBuffer buffer;
     bool write;
+  };
+  // A descriptor set's contents: the layout and, per binding, buffer serial and range.
+  struct SetKey {
+    VkDescriptorSetLayout layout = VK_NULL_HANDLE;
+    uint32_t n = 0;
+    std::array<std::array<uint64_t, 3>, kMaxBindings> ranges;  // serial, offset, size
+    bool operator==(const SetKey& o) const;
+  };
+  struct SetKeyHash {
+    size_t operator()(const SetKey& k) const;
   };
   void begin(bool timing);
   void next_command_buffer();
   void recorded();  // counts a command, flushes on schedule
   void track(std::span<const Access> accesses);
   void stamp();
-  VkDescriptorSet descriptor_set(const Kernel& kernel);
+  VkDescriptorSet descriptor_set(const SetKey& key, std::span<const VkDescriptorBufferInfo> infos);
+  VkDescriptorSet cached_set(const SetKey& key, std::span<const VkDescriptorBufferInfo> infos);
+  void drop_sets();
 
   Device& device_;
   std::vector<VkCommandBuffer> cmds_;  // chunks of one recording, cmds_[current_] recording
@@ -313,6 +407,12 @@ class Recorder {
   std::vector<VkDescriptorPool> pools_;
   size_t next_pool_ = 0;  // pools_[next_pool_ - 1] hands out sets
   uint32_t sets_left_ = 0;
+  std::unordered_map<SetKey, VkDescriptorSet, SetKeyHash> sets_;
+  // The sets of the last recording by dispatch, which the next one (the next decode step)
+  // asks for in the same order: checked before sets_.
+  std::vector<std::pair<SetKey, VkDescriptorSet>> sequence_;
+  size_t n_sets_ = 0;                  // dispatches that took a set in this recording
+  VkPipeline bound_ = VK_NULL_HANDLE;  // in cmd_
   bool timing_ = false;
   bool recording_ = true;
   bool in_flight_ = false;

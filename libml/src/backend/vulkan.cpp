@@ -30,6 +30,12 @@ constexpr uint64_t kReadbackBytes = 4ull << 20;
 // chunks while the host records the rest; each chunk costs one vkQueueSubmit.
 constexpr uint32_t kFlushEvery = 64;
 
+// tensor_bytes(t); activations (F32, I32) without the type table lookup, on every op.
+uint64_t size_of(const Tensor& t) {
+  const bool word = t.type == gguf::Type::F32 || t.type == gguf::Type::I32;
+  return word ? uint64_t(t.n_elements()) * 4 : tensor_bytes(t);
+}
+
 }  // namespace
 
 VulkanBackend::VulkanBackend(const vk::DeviceOptions& options)
@@ -43,6 +49,7 @@ VulkanBackend::~VulkanBackend() {
   // Buffers and the recorder go before the device that owns their memory.
   rec_.reset();
   transient_.clear();
+  previous_.clear();
   spare_.clear();
   persistent_.clear();
   readback_.reset();
@@ -70,7 +77,7 @@ Tensor VulkanBackend::make(gguf::Type type, std::array<int64_t, 4> ne, bool tran
   t.type = type;
   t.ne = ne;
   // Kernels read whole 4-byte words (and the matmul kernels 16-byte rows): pad to 16.
-  const uint64_t bytes = (tensor_bytes(t) + 15) / 16 * 16;
+  const uint64_t bytes = (size_of(t) + 15) / 16 * 16;
   if (!transient) {
     if (persistent_.size() >= kTransientBit) fail("vulkan backend: too many tensors");
     t.id = uint32_t(persistent_.size());
@@ -80,11 +87,23 @@ Tensor VulkanBackend::make(gguf::Type type, std::array<int64_t, 4> ne, bool tran
   }
   // A forward pass asks for the same sizes in the same order as the one before it (every
   // decode step does): hand out the earlier pass's buffer of that size instead of creating
-  // one, so a decode step makes no vkCreateBuffer or vkAllocateMemory call.
-  if (transient_.size() > kIndexMask)
+  // one, so a decode step makes no vkCreateBuffer or vkAllocateMemory call, and binds the
+  // same buffers as the step before (the recorder's cached descriptor sets).
+  const size_t i = transient_.size();
+  if (i > kIndexMask)
     fail("vulkan backend: more than ", kIndexMask + 1, " transient tensors in one pass");
-  t.id =
-      kTransientBit | (generation_ & kGenerationMask) << kIndexBits | uint32_t(transient_.size());
+  t.id = kTransientBit | (generation_ & kGenerationMask) << kIndexBits | uint32_t(i);
+  if (!spared_ && i < previous_.size() && previous_[i]->size() == bytes) {
+    transient_.push_back(std::move(previous_[i]));
+    return t;
+  }
+  if (!spared_) {
+    for (size_t j = i; j < previous_.size(); ++j) {
+      const uint64_t size = previous_[j]->size();
+      spare_.emplace(size, std::move(previous_[j]));
+    }
+    spared_ = true;
+  }
   if (auto it = spare_.find(bytes); it != spare_.end()) {
     transient_.push_back(std::move(it->second));
     spare_.erase(it);
@@ -111,14 +130,12 @@ void VulkanBackend::free(Tensor t) {
 
 void VulkanBackend::reset_transient() {
   sync();
-  // Spares the last pass did not take are not needed by passes of its shape; this pass's
-  // buffers become the next one's spares.
+  // Buffers the last pass did not take are not needed by passes of its shape; this pass's
+  // become the next one's.
   spare_.clear();
-  for (auto& b : transient_) {
-    const uint64_t size = b->size();
-    spare_.emplace(size, std::move(b));
-  }
-  transient_.clear();
+  std::swap(previous_, transient_);
+  transient_.clear();  // keeps its capacity: a pass's push_backs do not reallocate
+  spared_ = false;
   ++generation_;
 }
 
@@ -134,7 +151,7 @@ const vk::Buffer& VulkanBackend::buffer(const Tensor& t) const {
     b = persistent_[t.id].get();
   }
   if (!b) fail("vulkan backend: unknown tensor id ", t.id);
-  if (b->size() < tensor_bytes(t))
+  if (b->size() < size_of(t))
     fail("vulkan backend: tensor ", t.id, " ", shape_string(t), " is larger than its buffer");
   return *b;
 }

@@ -83,9 +83,12 @@ class VulkanBackend final : public Backend {
   bool profiling_ = false;
   std::vector<OpTime> op_times_;  // summed by label while profiling
   // persistent_ by Tensor::id, null once freed; transient_ this forward pass's, by index;
-  // spare_ the previous pass's transients by size, for this pass to take.
-  std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_;
+  // previous_ the last pass's, by index, for this pass to take: index i takes previous_[i]
+  // while the sizes match (a decode step asks for the sizes of the one before it, in order);
+  // from the first mismatch on, the rest go to spare_, by size.
+  std::vector<std::unique_ptr<vk::Buffer>> persistent_, transient_, previous_;
   std::multimap<uint64_t, std::unique_ptr<vk::Buffer>> spare_;
+  bool spared_ = false;  // previous_'s rest moved to spare_
   uint32_t generation_ = 0;
   // The last x quantized for the integer matvec (q/k/v and gate/up read the same x one after
   // another): its transient id, the pass and shape it was made for, and the transient holding it.

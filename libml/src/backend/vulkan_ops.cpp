@@ -13,8 +13,7 @@ namespace {
 
 // quant.glsl's defines for a table type (as ops/matmul.cpp's variants: float types decode
 // 8 values as one "block").
-std::vector<std::pair<std::string, std::string>> type_defines(gguf::Type type, bool& elementwise,
-                                                              int64_t k) {
+vk::Defines type_defines(gguf::Type type, bool& elementwise, int64_t k) {
   if (!ops::gpu_supports(type)) fail("no GPU kernel for weight type ", gguf::type_name(type));
   const auto& t = gguf::traits(type);
   const bool is_float =
@@ -22,9 +21,9 @@ std::vector<std::pair<std::string, std::string>> type_defines(gguf::Type type, b
   const uint32_t qk = is_float ? 8 : t.block_size;
   const uint32_t bytes = is_float ? 8 * uint32_t(t.type_size) : t.type_size;
   elementwise = is_float && k % 8 != 0;
-  return {{std::string("TYPE_") + std::string(gguf::type_name(type)), "1"},
-          {"QK", std::to_string(qk) + "u"},
-          {"BLOCK_BYTES", std::to_string(bytes) + "u"},
+  return {{std::string("TYPE_") + gguf::type_name(type), "1"},
+          {"QK", qk},
+          {"BLOCK_BYTES", bytes},
           {"ELEMENTWISE", elementwise ? "1" : "0"}};
 }
 

@@ -33,10 +33,9 @@ inline uint32_t u32(int64_t v, std::string_view op) {
 }
 
 inline vk::KernelSpec spec(std::string source, uint32_t n_buffers, uint32_t push_bytes,
-                           std::vector<std::pair<std::string, std::string>> defines = {},
-                           uint32_t wg = kWg) {
-  defines.push_back({"WG", std::to_string(wg) + "u"});
-  return {std::move(source), std::move(defines), n_buffers, push_bytes, wg, 0};
+                           vk::Defines defines = {}, uint32_t wg = kWg) {
+  defines.push_back({"WG", wg});
+  return {std::move(source), defines, n_buffers, push_bytes, wg, 0};
 }
 
 // The whole buffer as one binding; a binding cannot exceed maxStorageBufferRange.

@@ -80,12 +80,12 @@ const Variant& variant(Type type) {
   fail("no GPU kernel for weight type ", gguf::type_name(type));
 }
 
-std::vector<std::pair<std::string, std::string>> type_defines(Type type) {
+vk::Defines type_defines(Type type) {
   const Variant& v = variant(type);
   const auto& t = gguf::traits(type);
   const uint32_t qk = v.element_bytes ? 8 : t.block_size;
   const uint32_t bytes = v.element_bytes ? 8 * v.element_bytes : t.type_size;
-  return {{v.define, "1"}, {"QK", cat(qk, "u")}, {"BLOCK_BYTES", cat(bytes, "u")}};
+  return {{v.define, "1"}, {"QK", qk}, {"BLOCK_BYTES", bytes}};
 }
 
 uint32_t u32(uint64_t v, const char* what) {
@@ -154,8 +154,7 @@ void check_buffer(const vk::Buffer& b, uint64_t floats, const char* what) {
 // The epilogue's defines and bindings, after the kernel's first n_bound bindings; bias holds
 // `bias_floats`, add has y's `y_floats`.
 void add_epilogue(const MatmulEpilogue& e, uint32_t n_bound, uint64_t bias_floats,
-                  uint64_t y_floats, std::vector<std::pair<std::string, std::string>>& defines,
-                  std::vector<vk::Binding>& b) {
+                  uint64_t y_floats, vk::Defines& defines, std::vector<vk::Binding>& b) {
   defines.push_back({"BIAS", e.bias ? "1" : "0"});
   defines.push_back({"ADD", e.add ? "1" : "0"});
   if (e.bias) {
@@ -335,13 +334,13 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     const uint32_t bb = v.element_bytes ? 8 * v.element_bytes : uint32_t(t.type_size);
     const uint32_t cb = std::max<uint32_t>(1, wg * c.groups * 8 / qk);
     const uint32_t seg_words = (cb * bb + 32 + 15) / 16 * 4;
-    defines.push_back({"CB", cat(cb, "u")});
-    defines.push_back({"SEG_WORDS", cat(seg_words, "u")});
+    defines.push_back({"CB", cb});
+    defines.push_back({"SEG_WORDS", seg_words});
     shared = c.rows * seg_words * 4 + c.rows * 256 * 4;
   } else {
     wg = matvec_workgroup(device, w.k);
   }
-  defines.push_back({"ROWS", cat(c.rows, "u")});
+  defines.push_back({"ROWS", c.rows});
   defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
   defines.push_back({"EXPERT", ids ? "1" : "0"});
   // x as vec4s when every token's (and slot's) x starts 16-byte aligned.
@@ -384,11 +383,12 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     if (ids) b.push_back({ids, 0, n_tokens * n_used * 4, false});
     b.insert(b.end(), epilogue_b.begin(), epilogue_b.end());
     rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
-                 cat(ids ? "matmul_id " : "matmul_vec ",
-                     pre       ? "xq "
-                     : integer ? "q8 "
-                               : "",
-                     gguf::type_name(w.type)));
+                 rec.timing() ? cat(ids ? "matmul_id " : "matmul_vec ",
+                                    pre       ? "xq "
+                                    : integer ? "q8 "
+                                              : "",
+                                    gguf::type_name(w.type))
+                              : std::string());
   }
 }
 
@@ -404,7 +404,7 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
   const uint32_t rn = kTN / (wg / kTX);
   for (auto [n, v] :
        {std::pair{"TM", kTM}, {"TN", kTN}, {"TK", kTK}, {"TX", kTX}, {"RM", kTM / kTX}, {"RN", rn}})
-    defines.push_back({n, cat(v, "u")});
+    defines.push_back({n, v});
   const uint32_t shared = (kTM + kTN) * (kTK + 1) * 4;
   check_buffer(x, n_tokens * w.k, "x");
   check_buffer(y, n_tokens * w.m, "y");
@@ -428,7 +428,7 @@ void record_tiled(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, co
                                         (n_tokens + kTN - 1) / kTN);
     b[0] = {w.buffer, s.bind_offset, s.bind_size, false};
     rec.dispatch(kernel, b, std::as_bytes(std::span(&p, 1)), groups,
-                 cat("matmul_tiled ", gguf::type_name(w.type)));
+                 rec.timing() ? cat("matmul_tiled ", gguf::type_name(w.type)) : std::string());
   }
 }
 

@@ -130,7 +130,11 @@ void Device::free(uint32_t b, uint64_t offset) {
 }
 
 Buffer::Buffer(Device& device, uint64_t size, Memory memory, std::string name)
-    : device_(device), size_(size), memory_(memory), name_(std::move(name)) {
+    : device_(device),
+      size_(size),
+      memory_(memory),
+      name_(std::move(name)),
+      serial_(device.next_buffer_serial()) {
   const Limits& l = device.limits();
   if (size == 0) fail("buffer ", name_, ": size 0");
   if (size > l.max_buffer_size)

@@ -8,6 +8,7 @@
 #include <glslang/build_info.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -86,7 +87,49 @@ void write_spirv(const std::filesystem::path& path, const std::vector<uint32_t>&
   if (ec) std::filesystem::remove(tmp, ec);
 }
 
+// Mixes v into h (boost::hash_combine's constant, on 64 bits).
+size_t combine(size_t h, size_t v) {
+  return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+}
+
 }  // namespace
+
+void Defines::push_back(const Define& d) {
+  std::array<char, 16> digits;
+  std::string_view value = d.text;
+  if (d.is_number) {
+    const auto [end, ec] =
+        std::to_chars(digits.data(), digits.data() + digits.size() - 1, d.number);
+    *end = 'u';
+    value = std::string_view(digits.data(), size_t(end + 1 - digits.data()));
+  }
+  if (d.name.empty() || d.name.find('\0') != std::string_view::npos ||
+      value.find('\0') != std::string_view::npos)
+    fail("shader define: an empty name, or a NUL byte in a name or value (", d.name.size(),
+         " name bytes, ", value.size(), " value bytes)");
+  const size_t need = d.name.size() + value.size() + 2;
+  if (need > kCapacity - used_)
+    fail("shader define ", d.name, "=", value, " does not fit: the defines take ", used_, " of ",
+         kCapacity, " bytes");
+  char* out = text_.data() + used_;
+  std::memcpy(out, d.name.data(), d.name.size());
+  out[d.name.size()] = '\0';
+  std::memcpy(out + d.name.size() + 1, value.data(), value.size());
+  out[d.name.size() + 1 + value.size()] = '\0';
+  used_ = uint16_t(used_ + need);
+  ++count_;
+}
+
+Defines::iterator::value_type Defines::iterator::operator*() const {
+  const std::string_view name(at_);
+  return {name, std::string_view(at_ + name.size() + 1)};
+}
+
+Defines::iterator& Defines::iterator::operator++() {
+  const auto [name, value] = **this;
+  at_ += name.size() + value.size() + 2;
+  return *this;
+}
 
 std::vector<uint32_t> compile_glsl(
     const std::string& source, const std::vector<std::pair<std::string, std::string>>& defines) {
@@ -208,14 +251,14 @@ Kernel::~Kernel() {
 }
 
 const Kernel& Device::kernel(const KernelSpec& spec) {
-  // Looked up on every dispatch: a hash of the spec's fields, no key string built.
-  Hash key;
-  key.add(spec.source);
-  for (const auto& [n, v] : spec.defines) key.add(n), key.add(v);
+  // Looked up on every dispatch: the spec's bytes hashed a word at a time, no key built.
   const uint32_t numbers[] = {spec.workgroup_size, spec.n_buffers, spec.push_bytes,
                               spec.shared_bytes};
-  key.add(std::string_view(reinterpret_cast<const char*>(numbers), sizeof(numbers)));
-  auto& bucket = kernels_[key.h];
+  const std::hash<std::string_view> hash;
+  size_t key = combine(hash(spec.source), hash(spec.defines.bytes()));
+  key =
+      combine(key, hash(std::string_view(reinterpret_cast<const char*>(numbers), sizeof(numbers))));
+  auto& bucket = kernels_[key];
   for (const auto& k : bucket) {
     const KernelSpec& o = k->spec();
     if (o.source == spec.source && o.defines == spec.defines &&
@@ -244,15 +287,16 @@ const Kernel& Device::kernel(const KernelSpec& spec) {
   }
   const bool cache_hit = !spirv.empty();
   if (spirv.empty()) {
-    spirv = compile_glsl(spec.source, spec.defines);
+    spirv = compile_glsl(spec.source, {spec.defines.begin(), spec.defines.end()});
     if (!path.empty()) write_spirv(path, spirv);
   }
   bucket.push_back(std::make_unique<Kernel>(*this, spec, spirv));
   check();
   if (options_.on_kernel)
-    options_.on_kernel(spec, cache_hit,
-                       std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - start).count());
+    options_.on_kernel(
+        spec, cache_hit,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   return *bucket.back();
 }
 

@@ -9,7 +9,9 @@ namespace ml::vk {
 namespace {
 
 constexpr uint32_t kSetsPerPool = 256;
-constexpr uint32_t kBuffersPerSet = 8;
+// Cached descriptor sets kept past a recording: a decode step of a large model binds about
+// a thousand distinct sets; beyond this many (prefill shapes, freed buffers) all are dropped.
+constexpr size_t kMaxCachedSets = 16384;
 constexpr uint32_t kMaxQueries = 4096;  // timing covers the first 2048 commands
 
 constexpr VkPipelineStageFlags kStages =
@@ -47,6 +49,7 @@ void Recorder::next_command_buffer() {
     cmds_.push_back(cmd);
   }
   cmd_ = cmds_[current_];
+  bound_ = VK_NULL_HANDLE;
 }
 
 void Recorder::begin(bool timing) {
@@ -68,7 +71,6 @@ void Recorder::begin(bool timing) {
 // buffers, fence and descriptor pools keeps vkAllocate*/vkCreate* out of the per-token path.
 void Recorder::restart(bool timing) {
   if (recording_ && n_commands_ == 0 && timing == timing_) return;
-  VkDevice dev = device_.handle();
   if (in_flight_) {  // flushed work of an abandoned recording
     vkQueueWaitIdle(device_.queue());
     in_flight_ = false;
@@ -78,11 +80,12 @@ void Recorder::restart(bool timing) {
     check_vk(vkResetCommandBuffer(cmds_[i], 0), "vkResetCommandBuffer");
   current_ = 0;
   cmd_ = cmds_[0];
+  bound_ = VK_NULL_HANDLE;
   n_sent_ = 0;
   since_flush_ = 0;
-  for (auto pool : pools_) check_vk(vkResetDescriptorPool(dev, pool, 0), "vkResetDescriptorPool");
-  next_pool_ = 0;
-  sets_left_ = 0;
+  // Nothing recorded is pending now, so the cached sets may go.
+  if (sets_.size() > kMaxCachedSets) drop_sets();
+  n_sets_ = 0;
   read_.clear();
   written_.clear();
   n_commands_ = n_barriers_ = 0;
@@ -108,6 +111,15 @@ void Recorder::flush() {
   next_command_buffer();
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   check_vk(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+}
+
+void Recorder::drop_sets() {
+  for (auto pool : pools_)
+    check_vk(vkResetDescriptorPool(device_.handle(), pool, 0), "vkResetDescriptorPool");
+  next_pool_ = 0;
+  sets_left_ = 0;
+  sets_.clear();
+  sequence_.clear();
 }
 
 void Recorder::recorded() {
@@ -161,11 +173,40 @@ void Recorder::stamp() {
         ++n_queries_;
 }
 
-VkDescriptorSet Recorder::descriptor_set(const Kernel& kernel) {
+bool Recorder::SetKey::operator==(const SetKey& o) const {
+  return layout == o.layout && n == o.n &&
+         std::equal(ranges.begin(), ranges.begin() + n, o.ranges.begin());
+}
+
+size_t Recorder::SetKeyHash::operator()(const SetKey& k) const {
+  uint64_t h = uint64_t(reinterpret_cast<uintptr_t>(k.layout)) * 0x9e3779b97f4a7c15ull + k.n;
+  for (uint32_t i = 0; i < k.n; ++i)
+    for (uint64_t v : k.ranges[i]) h = (h ^ v) * 0x100000001b3ull, h ^= h >> 29;
+  return size_t(h);
+}
+
+// The set holding `infos`: written once, then found in sets_ by every later dispatch that
+// binds the same ranges. A cached set is never updated, so one a pending command buffer uses
+// stays as it was recorded.
+VkDescriptorSet Recorder::descriptor_set(const SetKey& key,
+                                         std::span<const VkDescriptorBufferInfo> infos) {
+  const size_t i = n_sets_++;
+  if (i < sequence_.size() && sequence_[i].first == key) return sequence_[i].second;
+  const VkDescriptorSet set = cached_set(key, infos);
+  if (i < sequence_.size())
+    sequence_[i] = {key, set};
+  else
+    sequence_.emplace_back(key, set);
+  return set;
+}
+
+VkDescriptorSet Recorder::cached_set(const SetKey& key,
+                                     std::span<const VkDescriptorBufferInfo> infos) {
+  if (auto it = sets_.find(key); it != sets_.end()) return it->second;
   VkDevice dev = device_.handle();
   if (sets_left_ == 0) {
     if (next_pool_ == pools_.size()) {
-      VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kBuffersPerSet};
+      VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kMaxBindings};
       VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
       pci.maxSets = kSetsPerPool;
       pci.poolSizeCount = 1;
@@ -177,23 +218,33 @@ VkDescriptorSet Recorder::descriptor_set(const Kernel& kernel) {
     ++next_pool_;
     sets_left_ = kSetsPerPool;
   }
-  VkDescriptorSetLayout layout = kernel.set_layout();
   VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
   ai.descriptorPool = pools_[next_pool_ - 1];
   ai.descriptorSetCount = 1;
-  ai.pSetLayouts = &layout;
+  ai.pSetLayouts = &key.layout;
   VkDescriptorSet set;
   check_vk(vkAllocateDescriptorSets(dev, &ai, &set), "vkAllocateDescriptorSets");
   --sets_left_;
+  std::array<VkWriteDescriptorSet, kMaxBindings> writes;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    writes[i].dstSet = set;
+    writes[i].dstBinding = uint32_t(i);
+    writes[i].descriptorCount = 1;
+    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[i].pBufferInfo = &infos[i];
+  }
+  vkUpdateDescriptorSets(dev, uint32_t(infos.size()), writes.data(), 0, nullptr);
+  sets_.emplace(key, set);
   return set;
 }
 
 void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
                         std::span<const std::byte> push, std::array<uint32_t, 3> groups,
-                        std::string label) {
+                        std::string_view label) {
   const KernelSpec& spec = kernel.spec();
   const Limits& l = device_.limits();
-  if (bindings.size() != spec.n_buffers || spec.n_buffers > kBuffersPerSet)
+  if (bindings.size() != spec.n_buffers || spec.n_buffers > kMaxBindings)
     fail(spec.source, ": ", bindings.size(), " buffers bound, the kernel has ", spec.n_buffers);
   if (push.size() != spec.push_bytes)
     fail(spec.source, ": ", push.size(), " bytes of push constants, the kernel takes ",
@@ -203,8 +254,11 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
       fail(spec.source, ": ", groups[i], " workgroups exceed maxComputeWorkGroupCount[", i,
            "] = ", l.max_workgroup_count[i]);
   // Fixed arrays: a dispatch allocates nothing on the host.
-  std::array<VkDescriptorBufferInfo, kBuffersPerSet> infos;
-  std::array<Access, kBuffersPerSet> accesses;
+  std::array<VkDescriptorBufferInfo, kMaxBindings> infos;
+  std::array<Access, kMaxBindings> accesses;
+  SetKey key;
+  key.layout = kernel.set_layout();
+  key.n = uint32_t(bindings.size());
   for (size_t i = 0; i < bindings.size(); ++i) {
     const Binding& b = bindings[i];
     if (!b.buffer) fail(spec.source, ": binding ", i, " has no buffer");
@@ -222,23 +276,16 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
            l.min_storage_buffer_offset_alignment);
     infos[i] = {b.buffer->handle(), b.offset, size};
     accesses[i] = {b.buffer->handle(), b.write};
+    key.ranges[i] = {b.buffer->serial(), b.offset, size};
   }
   track(std::span(accesses.data(), bindings.size()));
 
-  VkDescriptorSet set = descriptor_set(kernel);
-  std::array<VkWriteDescriptorSet, kBuffersPerSet> writes;
-  for (size_t i = 0; i < bindings.size(); ++i) {
-    writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-    writes[i].dstSet = set;
-    writes[i].dstBinding = uint32_t(i);
-    writes[i].descriptorCount = 1;
-    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-    writes[i].pBufferInfo = &infos[i];
-  }
-  vkUpdateDescriptorSets(device_.handle(), uint32_t(bindings.size()), writes.data(), 0, nullptr);
-
   if (groups[0] == 0 || groups[1] == 0 || groups[2] == 0) return;
-  vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline());
+  const VkDescriptorSet set = descriptor_set(key, std::span(infos.data(), bindings.size()));
+  if (bound_ != kernel.pipeline()) {
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline());
+    bound_ = kernel.pipeline();
+  }
   vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.layout(), 0, 1, &set, 0,
                           nullptr);
   if (!push.empty())
@@ -247,7 +294,7 @@ void Recorder::dispatch(const Kernel& kernel, std::span<const Binding> bindings,
   stamp();
   vkCmdDispatch(cmd_, groups[0], groups[1], groups[2]);
   stamp();
-  if (timing_) labels_.push_back(label.empty() ? spec.source : std::move(label));
+  if (timing_) labels_.emplace_back(label.empty() ? std::string_view(spec.source) : label);
   recorded();
 }
 
