@@ -2,7 +2,8 @@
 // libml/src/ops): get_rows of a table larger than maxStorageBufferRange (bound in slices,
 // reached here by capping the range), flash-decoding attention (one token over a long cache,
 // keys split over workgroups and combined), the two-pass argmax of a vocabulary-sized row,
-// the transient buffers a forward pass reuses from the one before it, and batched reads.
+// the transient buffers a forward pass reuses from the one before it, batched reads, and
+// activations quantized alongside for the next matvec.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "backend_util.h"
 #include "ml/backend.h"
+#include "ml/error.h"
 #include "ml/quant.h"
 
 namespace ml {
@@ -126,6 +128,38 @@ TEST(BackendGpu, ReadOfSeveralTensorsInOneSubmit) {
   std::vector<float> short_out(5);
   const std::vector<std::span<std::byte>> bad{std::as_writable_bytes(std::span(short_out))};
   EXPECT_THROW(gpu->read(std::span(ts).first(1), bad), Error);
+}
+
+// rmsnorm and swiglu write their output quantized for the integer matvec alongside it, so the
+// matmuls after them record no quantize_x; the result is bit for bit the one of quantizing
+// separately (the same values rounded by the same code), here forced by reading the
+// activation back into a persistent tensor, which is never shared.
+TEST(BackendGpu, NormAndSwigluQuantizeForTheNextMatvec) {
+  auto gpu = make_vulkan_backend();
+  const int64_t k = 512, m = 24;
+  for (const int64_t T : {1, 3}) {
+    SCOPED_TRACE(cat("tokens ", T));
+    const auto wq = quant::random_blocks(Type::Q4_K, uint64_t(m * k), uint64_t(m));
+    const Tensor w = put(*gpu, Type::Q4_K, {k, m}, wq);
+    const Tensor x = put_f32(*gpu, {k, T}, randoms(size_t(k * T), 3));
+    const Tensor g = put_f32(*gpu, {k, T}, randoms(size_t(k * T), 4, 3.0f));
+    const Tensor u = put_f32(*gpu, {k, T}, randoms(size_t(k * T), 5));
+    const Tensor norm_w = put_f32(*gpu, {k}, randoms(size_t(k), 6));
+    gpu->reset_transient();
+    gpu->set_profiling(true);
+    // As in a layer: each activation straight into its matmuls (the backend keeps the last).
+    const Tensor n = gpu->rmsnorm(x, &norm_w, 1e-5f);
+    const Tensor yn = gpu->matmul(w, n);
+    const Tensor s = gpu->swiglu(g, u);
+    const Tensor ys = gpu->matmul(w, s);
+    const auto fused_n = read_f32(*gpu, yn), fused_s = read_f32(*gpu, ys);
+    for (const auto& op : gpu->take_op_times()) EXPECT_NE(op.label, "quantize_x");
+    gpu->set_profiling(false);
+    const Tensor n_copy = put_f32(*gpu, {k, T}, read_f32(*gpu, n));
+    const Tensor s_copy = put_f32(*gpu, {k, T}, read_f32(*gpu, s));
+    EXPECT_EQ(fused_n, read_f32(*gpu, gpu->matmul(w, n_copy)));
+    EXPECT_EQ(fused_s, read_f32(*gpu, gpu->matmul(w, s_copy)));
+  }
 }
 
 TEST(BackendGpu, TransientsOfAnEarlierPassAreRejectedNotAliased) {

@@ -331,9 +331,12 @@ Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* so
   std::vector<vk::Binding> b{bind(*device_, f32(gate, source)), bind(*device_, f32(up, source)),
                              bind(*device_, buffer(y), true)};
   if (x_q) b.push_back(bind(*device_, *x_q, true));
-  elementwise(spec(source, uint32_t(b.size()), sizeof(Push),
-                   {{"OAI", oai ? "1" : "0"}, {"QUANTIZE", x_q ? "1" : "0"}, {"X_RESIDUAL", "1"}}),
-              b, bytes_of(p), x_q ? p.n / 32 : p.n, source);
+  const uint64_t n = x_q ? p.n / 32 : p.n;  // with x_q, an invocation per 32-value block
+  rec_->dispatch(
+      device_->kernel(
+          spec(source, uint32_t(b.size()), sizeof(Push),
+               {{"OAI", oai ? "1" : "0"}, {"QUANTIZE", x_q ? "1" : "0"}, {"X_RESIDUAL", "1"}})),
+      b, bytes_of(p), vk::fold_groups(*device_, (n + kWg - 1) / kWg), source);
   return y;
 }
 
