@@ -14,6 +14,7 @@ layout(push_constant) uniform Push { uint n, n_rows, has_w; float eps; } p;
 #if QUANTIZE
 layout(binding = 3) writeonly buffer XQ { uvec4 xq4[]; };
 #include "quantize_block.glsl"
+shared vec4 block_values[WG];
 #endif
 
 shared float partial[WG];
@@ -41,18 +42,27 @@ void main() {
   }
   const float scale = 1.0 / sqrt(partial[0] / float(p.n) + p.eps);
 #if QUANTIZE
-  for (uint b = tid; b < p.n / 32u; b += WG) {
-    vec4 v[8];
-    for (uint c = 0u; c < 8u; ++c) {
-      const uint j = 32u * b + 4u * c;
-      v[c] = vec4(x[base + j], x[base + j + 1u], x[base + j + 2u], x[base + j + 3u]) * scale;
-      if (p.has_w != 0u) v[c] *= vec4(w[j], w[j + 1u], w[j + 2u], w[j + 3u]);
-      y[base + j] = v[c].x;
-      y[base + j + 1u] = v[c].y;
-      y[base + j + 2u] = v[c].z;
-      y[base + j + 3u] = v[c].w;
+  // WG/8 blocks per step: each invocation scales 4 values (coalesced), then WG/8 of them
+  // quantize a block each from shared memory.
+  for (uint c0 = 0u; c0 < p.n; c0 += 4u * WG) {
+    const uint j = c0 + 4u * tid;
+    vec4 v = vec4(0.0);
+    if (j < p.n) {
+      v = vec4(x[base + j], x[base + j + 1u], x[base + j + 2u], x[base + j + 3u]) * scale;
+      if (p.has_w != 0u) v *= vec4(w[j], w[j + 1u], w[j + 2u], w[j + 3u]);
+      y[base + j] = v.x;
+      y[base + j + 1u] = v.y;
+      y[base + j + 2u] = v.z;
+      y[base + j + 3u] = v.w;
     }
-    store_x_block(row * (p.n / 32u) + b, v);
+    block_values[tid] = v;
+    barrier();
+    if (tid < WG / 8u && c0 + 32u * tid < p.n) {
+      vec4 b[8];
+      for (uint c = 0u; c < 8u; ++c) b[c] = block_values[8u * tid + c];
+      store_x_block(row * (p.n / 32u) + c0 / 32u + tid, b);
+    }
+    barrier();
   }
   return;
 #endif

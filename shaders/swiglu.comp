@@ -1,8 +1,9 @@
 #version 460
 // y = silu(gate) * up (ggml_swiglu); with OAI gpt-oss's clamped variant (ggml_swiglu_oai):
 // g = min(gate, limit), u = clamp(up, -limit, limit), y = g * sigmoid(alpha * g) * (u + 1).
-// With QUANTIZE (decode: y feeds the down projection's one-token matvec) an invocation does a
-// 32-value block and also writes it quantized for the integer matvec (quantize_block.glsl).
+// With QUANTIZE (decode: y feeds the down projection's one-token matvec) an invocation does 4
+// values and the workgroup also writes them quantized for the integer matvec
+// (quantize_block.glsl).
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer G { float gate[]; };
@@ -24,22 +25,31 @@ float gated(uint i) {
 #if QUANTIZE
 layout(binding = 3) writeonly buffer XQ { uvec4 xq4[]; };
 #include "quantize_block.glsl"
+shared vec4 block_values[WG];
 #endif
 
 void main() {
   const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
 #if QUANTIZE
-  if (i >= p.n / 32u) return;  // i: a block of 32 values
-  vec4 v[8];
-  for (uint c = 0u; c < 8u; ++c) {
-    const uint j = 32u * i + 4u * c;
-    v[c] = vec4(gated(j), gated(j + 1u), gated(j + 2u), gated(j + 3u));
-    y[j] = v[c].x;
-    y[j + 1u] = v[c].y;
-    y[j + 2u] = v[c].z;
-    y[j + 3u] = v[c].w;
+  // i: 4 values (coalesced); then WG/8 invocations quantize a block each from shared memory.
+  // No return before the barrier: it must be reached by the whole workgroup.
+  vec4 v = vec4(0.0);
+  if (4u * i < p.n) {
+    v = vec4(gated(4u * i), gated(4u * i + 1u), gated(4u * i + 2u), gated(4u * i + 3u));
+    y[4u * i] = v.x;
+    y[4u * i + 1u] = v.y;
+    y[4u * i + 2u] = v.z;
+    y[4u * i + 3u] = v.w;
   }
-  store_x_block(i, v);
+  const uint tid = gl_LocalInvocationID.x;
+  block_values[tid] = v;
+  barrier();
+  const uint first = (i - tid) / 8u;  // the workgroup's first block
+  if (tid < WG / 8u && 32u * (first + tid) < p.n) {
+    vec4 b[8];
+    for (uint c = 0u; c < 8u; ++c) b[c] = block_values[8u * tid + c];
+    store_x_block(first + tid, b);
+  }
 #else
   if (i >= p.n) return;
   y[i] = gated(i);

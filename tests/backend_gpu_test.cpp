@@ -136,7 +136,8 @@ TEST(BackendGpu, ReadOfSeveralTensorsInOneSubmit) {
 // activation back into a persistent tensor, which is never shared.
 TEST(BackendGpu, NormAndSwigluQuantizeForTheNextMatvec) {
   auto gpu = make_vulkan_backend();
-  const int64_t k = 512, m = 24;
+  // Rows of 2560: the norm takes three steps of 1024 values, the last one partial.
+  const int64_t k = 2560, m = 24;
   for (const int64_t T : {1, 3}) {
     SCOPED_TRACE(cat("tokens ", T));
     const auto wq = quant::random_blocks(Type::Q4_K, uint64_t(m * k), uint64_t(m));

@@ -331,7 +331,7 @@ Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* so
   std::vector<vk::Binding> b{bind(*device_, f32(gate, source)), bind(*device_, f32(up, source)),
                              bind(*device_, buffer(y), true)};
   if (x_q) b.push_back(bind(*device_, *x_q, true));
-  const uint64_t n = x_q ? p.n / 32 : p.n;  // with x_q, an invocation per 32-value block
+  const uint64_t n = x_q ? p.n / 4 : p.n;  // with x_q, an invocation per 4 values
   rec_->dispatch(
       device_->kernel(
           spec(source, uint32_t(b.size()), sizeof(Push),
