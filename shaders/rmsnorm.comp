@@ -2,9 +2,9 @@
 // RMSNorm of one row per workgroup: y = x / sqrt(mean(x^2) + eps) * w (ggml_rms_norm and the
 // weight multiply of llama.cpp's build_norm). WG invocations sum strided squares, four loads
 // in flight per step (a row of 4096 is otherwise a chain of dependent memory latencies),
-// then a shared-memory tree reduction. With QUANTIZE (decode: y feeds one-token matmuls) each
-// invocation writes whole 32-value blocks of y and the same values quantized for the integer
-// matvec (quantize_block.glsl), so that matvec needs no quantize dispatch of its own.
+// then a shared-memory tree reduction. With QUANTIZE (decode: y feeds one-token matmuls; rows
+// of at most QUANTIZE_MAX_N) it also writes y quantized for the integer matvec
+// (quantize_block.glsl), so that matvec needs no quantize dispatch of its own.
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
@@ -14,7 +14,7 @@ layout(push_constant) uniform Push { uint n, n_rows, has_w; float eps; } p;
 #if QUANTIZE
 layout(binding = 3) writeonly buffer XQ { uvec4 xq4[]; };
 #include "quantize_block.glsl"
-shared vec4 block_values[WG];
+shared vec4 row_values[QUANTIZE_MAX_N / 4u];
 #endif
 
 shared float partial[WG];
@@ -42,27 +42,24 @@ void main() {
   }
   const float scale = 1.0 / sqrt(partial[0] / float(p.n) + p.eps);
 #if QUANTIZE
-  // WG/8 blocks per step: each invocation scales 4 values (coalesced), then WG/8 of them
-  // quantize a block each from shared memory.
-  for (uint c0 = 0u; c0 < p.n; c0 += 4u * WG) {
-    const uint j = c0 + 4u * tid;
-    vec4 v = vec4(0.0);
-    if (j < p.n) {
-      v = vec4(x[base + j], x[base + j + 1u], x[base + j + 2u], x[base + j + 3u]) * scale;
-      if (p.has_w != 0u) v *= vec4(w[j], w[j + 1u], w[j + 2u], w[j + 3u]);
-      y[base + j] = v.x;
-      y[base + j + 1u] = v.y;
-      y[base + j + 2u] = v.z;
-      y[base + j + 3u] = v.w;
-    }
-    block_values[tid] = v;
-    barrier();
-    if (tid < WG / 8u && c0 + 32u * tid < p.n) {
-      vec4 b[8];
-      for (uint c = 0u; c < 8u; ++c) b[c] = block_values[8u * tid + c];
-      store_x_block(row * (p.n / 32u) + c0 / 32u + tid, b);
-    }
-    barrier();
+  // The whole row (n <= QUANTIZE_MAX_N) scaled in one step, 4 values per invocation, kept in
+  // shared memory; then an invocation per 32-value block quantizes it. One step, not a loop of
+  // dependent chunks: at decode this kernel is all latency.
+  for (uint j4 = tid; j4 < p.n / 4u; j4 += WG) {
+    const uint j = 4u * j4;
+    vec4 v = vec4(x[base + j], x[base + j + 1u], x[base + j + 2u], x[base + j + 3u]) * scale;
+    if (p.has_w != 0u) v *= vec4(w[j], w[j + 1u], w[j + 2u], w[j + 3u]);
+    y[base + j] = v.x;
+    y[base + j + 1u] = v.y;
+    y[base + j + 2u] = v.z;
+    y[base + j + 3u] = v.w;
+    row_values[j4] = v;
+  }
+  barrier();
+  for (uint b = tid; b < p.n / 32u; b += WG) {
+    vec4 v[8];
+    for (uint c = 0u; c < 8u; ++c) v[c] = row_values[8u * b + c];
+    store_x_block(row * (p.n / 32u) + b, v);
   }
   return;
 #endif

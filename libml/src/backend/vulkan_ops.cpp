@@ -219,12 +219,17 @@ Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
   const vk::Buffer& xb = f32(x, "rmsnorm");
   // A whole row per workgroup: the widest workgroup keeps a 4096-wide row to a few steps.
   const uint32_t wg = device_->workgroup_size(256);
-  const vk::Buffer* x_q = quantize_alongside(y);
+  // The quantizing variant keeps the row in shared memory: up to 4096 values (16 KB).
+  constexpr int64_t kQuantizeMaxN = 4096;
+  const vk::Buffer* x_q = n <= kQuantizeMaxN ? quantize_alongside(y) : nullptr;
   std::vector<vk::Binding> b{bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
                              bind(*device_, buffer(y), true)};
   if (x_q) b.push_back(bind(*device_, *x_q, true));
   rec_->dispatch(device_->kernel(spec("rmsnorm.comp", uint32_t(b.size()), sizeof(Push),
-                                      {{"QUANTIZE", x_q ? "1" : "0"}, {"X_RESIDUAL", "1"}}, wg)),
+                                      {{"QUANTIZE", x_q ? "1" : "0"},
+                                       {"QUANTIZE_MAX_N", uint32_t(kQuantizeMaxN)},
+                                       {"X_RESIDUAL", "1"}},
+                                      wg)),
                  b, bytes_of(p), vk::fold_groups(*device_, p.n_rows), "rmsnorm");
   return y;
 }
