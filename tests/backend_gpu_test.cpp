@@ -23,18 +23,7 @@ using test::put;
 using test::put_f32;
 using test::put_i32;
 using test::randoms;
-
-// max |a - b| relative to max |a|.
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double scale = 1e-6, worst = 0;
-  for (float f : a) scale = std::max(scale, double(std::fabs(f)));
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (std::isnan(b[i])) return INFINITY;
-    worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
-  }
-  return worst / scale;
-}
+using test::rel_diff;
 
 TEST(BackendGpu, GetRowsOfATableLargerThanTheStorageBufferRange) {
   // A 4 KiB range: the tables below span 5 to 9 slices, rows not aligned to the binding.

@@ -1,7 +1,11 @@
 #pragma once
 // Inputs for the backend tests (ops_gpu_test, backend_gpu_test): seeded random values and
-// host vectors put on a backend as tensors.
+// host vectors put on a backend as tensors, and the relative difference of two results.
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <span>
@@ -36,6 +40,18 @@ inline Tensor put_f32(Backend& be, std::array<int64_t, 4> ne, const std::vector<
 }
 inline Tensor put_i32(Backend& be, std::array<int64_t, 4> ne, const std::vector<int32_t>& v) {
   return put(be, gguf::Type::I32, ne, std::as_bytes(std::span(v)));
+}
+
+// max |a - b| relative to max |a|; NaN in b is the worst (infinite). EXPECTs equal sizes.
+inline double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double scale = 1e-6, worst = 0;
+  for (float f : a) scale = std::max(scale, double(std::fabs(f)));
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (std::isnan(b[i])) return INFINITY;
+    worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
+  }
+  return worst / scale;
 }
 
 }  // namespace ml::test

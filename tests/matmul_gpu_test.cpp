@@ -12,6 +12,7 @@
 #include "ml/ops.h"
 #include "ml/quant.h"
 #include "ml/vk.h"
+#include "test_util.h"
 
 namespace ml::ops {
 namespace {
@@ -42,15 +43,7 @@ double norm(std::span<const float> v) {
   return std::sqrt(s);
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 class MatmulGpu : public ::testing::Test {
  protected:

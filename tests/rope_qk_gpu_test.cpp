@@ -20,18 +20,7 @@ using gguf::Type;
 using test::put_f32;
 using test::put_i32;
 using test::randoms;
-
-// max |a - b| relative to max |a|; NaN in b is the worst.
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double scale = 1e-6, worst = 0;
-  for (float f : a) scale = std::max(scale, double(std::fabs(f)));
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (std::isnan(b[i])) return INFINITY;
-    worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
-  }
-  return worst / scale;
-}
+using test::rel_diff;
 
 std::vector<float> cache_f32(Backend& be, const Tensor& cache) {
   std::vector<std::byte> bytes(tensor_bytes(cache));

@@ -10,30 +10,16 @@
 #include <vector>
 
 #include "ml/vk.h"
+#include "test_util.h"
 
 namespace ml::vk {
 namespace {
 
+using test::error_of;
+using test::random_bytes;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
-
-std::vector<std::byte> random_bytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::byte> out(n);
-  for (auto& b : out) b = std::byte(rng());
-  return out;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Defines, HoldsPairsInOrderAndWritesNumbersAsUintLiterals) {
   Defines d{{"TYPE_Q4_K", "1"}, {"QK", 256u}};
