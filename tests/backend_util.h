@@ -54,4 +54,21 @@ inline double rel_diff(const std::vector<float>& a, const std::vector<float>& b)
   return worst / scale;
 }
 
+// Head dim 16: normal RoPE over all dims, NeoX over 12 (dims 12..15 pass through), and
+// NeoX with YaRN as gpt-oss sets it (factor 32, original context 4096).
+inline std::vector<ops::RopeParams> rope_variants() {
+  ops::RopeParams normal;
+  normal.n_dims = 16;
+  ops::RopeParams neox = normal;
+  neox.mode = ops::RopeMode::neox;
+  neox.n_dims = 12;  // dims 12..15 pass through
+  ops::RopeParams yarn = neox;
+  yarn.n_dims = 16;
+  yarn.freq_base = 150000.0f;
+  yarn.freq_scale = 1.0f / 32.0f;
+  yarn.ext_factor = 1.0f;
+  yarn.n_ctx_orig = 4096;
+  return {normal, neox, yarn};
+}
+
 }  // namespace ml::test

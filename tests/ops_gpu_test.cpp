@@ -107,18 +107,7 @@ TEST_F(OpsGpu, RopeNormalNeoxPartialAndYarn) {
   const auto x = randoms(size_t(head_dim * n_head * T), 5);
   const std::vector<int32_t> pos = {0, 1, 7, 40};
   const auto ff = std::vector<float>{1, 1, 2, 4, 8, 8, 8, 8};
-  ops::RopeParams normal;
-  normal.n_dims = 16;
-  ops::RopeParams neox = normal;
-  neox.mode = ops::RopeMode::neox;
-  neox.n_dims = 12;  // dims 12..15 pass through
-  ops::RopeParams yarn = neox;
-  yarn.n_dims = 16;
-  yarn.freq_base = 150000.0f;
-  yarn.freq_scale = 1.0f / 32.0f;
-  yarn.ext_factor = 1.0f;
-  yarn.n_ctx_orig = 4096;
-  for (const auto& p : {normal, neox, yarn})
+  for (const auto& p : test::rope_variants())
     for (bool with_ff : {false, true})
       expect_close([&](Backend& be) {
         const Tensor f = put_f32(be, {8}, ff);

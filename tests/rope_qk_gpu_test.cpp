@@ -21,6 +21,7 @@ using test::put_f32;
 using test::put_i32;
 using test::randoms;
 using test::rel_diff;
+using test::rope_variants;
 
 std::vector<float> cache_f32(Backend& be, const Tensor& cache) {
   std::vector<std::byte> bytes(tensor_bytes(cache));
@@ -42,21 +43,6 @@ Tensor zeroed(Backend& be, Type type, std::array<int64_t, 4> ne) {
   Tensor t = be.alloc(type, ne, "cache");
   be.upload(t, std::vector<std::byte>(tensor_bytes(t)));
   return t;
-}
-
-std::vector<ops::RopeParams> rope_variants() {
-  ops::RopeParams normal;
-  normal.n_dims = 16;
-  ops::RopeParams neox = normal;
-  neox.mode = ops::RopeMode::neox;
-  neox.n_dims = 12;  // dims 12..15 pass through
-  ops::RopeParams yarn = neox;
-  yarn.n_dims = 16;
-  yarn.freq_base = 150000.0f;
-  yarn.freq_scale = 1.0f / 32.0f;
-  yarn.ext_factor = 1.0f;
-  yarn.n_ctx_orig = 4096;
-  return {normal, neox, yarn};
 }
 
 TEST(RopeQkGpu, StoreBeforeAttentionOnlyWhereNoReadKeyIsOverwritten) {

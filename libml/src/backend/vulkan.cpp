@@ -14,13 +14,12 @@
 namespace ml {
 namespace {
 
-// Tensor ids: persistent tensors index persistent_; a transient id is kTransientBit, the
-// forward pass's generation (so a handle kept past reset_transient() is caught, not aliased)
+// Tensor ids: persistent tensors index persistent_; a transient id is VulkanBackend::kTransientBit,
+// the forward pass's generation (so a handle kept past reset_transient() is caught, not aliased)
 // and its index in transient_.
-constexpr uint32_t kTransientBit = 0x80000000u;
 constexpr uint32_t kIndexBits = 20;
 constexpr uint32_t kIndexMask = (1u << kIndexBits) - 1;
-constexpr uint32_t kGenerationMask = (kTransientBit >> kIndexBits) - 1;
+constexpr uint32_t kGenerationMask = (VulkanBackend::kTransientBit >> kIndexBits) - 1;
 
 // Host-visible memory that small reads (an argmax, one row of logits) are copied into by
 // the forward pass's own command buffer.

@@ -15,6 +15,8 @@ namespace ml {
 
 class VulkanBackend final : public Backend {
  public:
+  // Set in the id of every transient tensor (see vulkan.cpp for the rest of the id's bits).
+  static constexpr uint32_t kTransientBit = 0x80000000u;
   explicit VulkanBackend(const vk::DeviceOptions& options);
   ~VulkanBackend() override;
 

@@ -87,7 +87,7 @@ ops::QuantizedX* VulkanBackend::quantized_x(const Tensor& x, gguf::Type type, in
   const uint64_t bytes = ops::quantized_x_bytes(type, uint64_t(k), uint64_t(n_x));
   if (!bytes) return nullptr;
   XQuant& c = xq_last_;
-  const bool transient = (x.id & 0x80000000u) != 0;  // vulkan.cpp's kTransientBit
+  const bool transient = (x.id & kTransientBit) != 0;
   if (transient && c.x_q && c.x_id == x.id && c.generation == generation_ && c.k == k &&
       c.n_x == n_x)
     return &c.q;
