@@ -119,6 +119,40 @@ TEST(BackendGpu, ReadOfSeveralTensorsInOneSubmit) {
   EXPECT_THROW(gpu->read(std::span(ts).first(1), bad), Error);
 }
 
+// Reads started ahead (greedy decoding's): each pass's result arrives whole after the passes
+// recorded behind it, finished in any order up to the backend's slots; a copy on the device
+// feeds the next pass.
+TEST(BackendGpu, ReadsStartedAheadKeepEachPassesResult) {
+  auto gpu = make_vulkan_backend();
+  const auto a = randoms(300, 3);
+  const Tensor ta = put_f32(*gpu, {300}, a);
+  const Tensor carried = gpu->alloc(Type::F32, {300, 1, 1, 1}, "carried");
+  gpu->copy(ta, carried);
+  std::vector<Backend::PendingRead> pending;
+  for (int pass = 0; pass < 3; ++pass) {
+    gpu->reset_transient();  // does not wait for the pass before
+    const Tensor next = gpu->scale(carried, 2.0f);
+    gpu->copy(next, carried);
+    pending.push_back(gpu->read_start(next));
+  }
+  for (int pass : {1, 0, 2}) {
+    std::vector<float> out(a.size());
+    gpu->read_finish(pending[size_t(pass)], std::as_writable_bytes(std::span(out)));
+    for (size_t i = 0; i < a.size(); ++i)
+      ASSERT_FLOAT_EQ(out[i], a[i] * float(2 << pass)) << "pass " << pass << " at " << i;
+  }
+  // A slot is taken again by the fifth read after it: finishing the old one then is an error.
+  std::vector<Backend::PendingRead> many;
+  for (int i = 0; i < 5; ++i) many.push_back(gpu->read_start(ta));
+  std::vector<float> out(a.size());
+  EXPECT_THROW(gpu->read_finish(many[0], std::as_writable_bytes(std::span(out))), Error);
+  gpu->read_finish(many[4], std::as_writable_bytes(std::span(out)));
+  EXPECT_EQ(out, a);
+  std::vector<float> wrong(3);
+  EXPECT_THROW(gpu->read_finish(many[3], std::as_writable_bytes(std::span(wrong))), Error);
+  EXPECT_THROW(gpu->copy(ta, gpu->alloc(Type::F32, {299, 1, 1, 1}, "short")), Error);
+}
+
 // rmsnorm and swiglu write their output quantized for the integer matvec alongside it, so the
 // matmuls after them record no quantize_x; the result is bit for bit the one of quantizing
 // separately (the same values rounded by the same code), here forced by reading the

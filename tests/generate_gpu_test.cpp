@@ -73,5 +73,46 @@ TEST(GeneratorGpu, SeededSamplingEqualsCpu) {
   }
 }
 
+// Greedy generation sends each pass before reading the token it feeds (GreedyPipeline); when
+// it stops, the session stands where the step-by-step loop leaves it: the last token not
+// fed, so a second run that starts from that token continues the first one exactly.
+TEST(GeneratorGpu, PipelinedGreedyStopsWhereTheStepByStepLoopDoes) {
+  const GoldenRecord g = load_golden(test::shared("golden/llama-tiny-q4_k_m.story.json").string());
+  auto source = gguf::open_source(test::shared("models/" + g.model).string());
+  const gguf::File file = gguf::parse(*source);
+  auto gpu = make_vulkan_backend();
+  const Model model = load_model(*gpu, *source, file);
+  const auto tokenizer = tok::Tokenizer::from_metadata(file.metadata);
+  SessionOptions so;
+  so.kv_type = gguf::Type::F32;
+  so.n_ctx = int64_t(g.tokens.size()) + 5;
+  auto run = [&](Session& session, std::span<const int32_t> prompt, int max_tokens,
+                 int n_probs) {
+    GenerateOptions go;
+    go.sampling.temperature = 0.0f;
+    go.max_tokens = max_tokens;
+    go.n_probs = n_probs;  // n_probs > 0: the step-by-step loop
+    return Generator(*gpu, session, tokenizer, go).run(prompt, {});
+  };
+  // The context holds the prompt and 5 more: the sixth token has no room to be fed.
+  const auto full = int64_t(g.tokens.size()) + 5;
+  Session whole(*gpu, model, so);
+  const GenerateStats all = run(whole, g.tokens, 8, 1);
+  EXPECT_EQ(all.stop, StopReason::ContextFull);
+  ASSERT_EQ(all.tokens.size(), 6u);
+  EXPECT_EQ(whole.n_past(), full);
+
+  Session parts(*gpu, model, so);
+  const GenerateStats first = run(parts, g.tokens, 3, 0);
+  EXPECT_EQ(first.stop, StopReason::MaxTokens);
+  EXPECT_EQ(parts.n_past(), full - 3);
+  const GenerateStats second = run(parts, std::span(&first.tokens.back(), 1), 8, 0);
+  EXPECT_EQ(second.stop, StopReason::ContextFull);
+  std::vector<int32_t> joined = first.tokens;
+  joined.insert(joined.end(), second.tokens.begin(), second.tokens.end());
+  EXPECT_EQ(joined, all.tokens);
+  EXPECT_EQ(parts.n_past(), full);
+}
+
 }  // namespace
 }  // namespace ml

@@ -105,6 +105,43 @@ TEST(Recorder, ANewBufferNeverTakesAFreedBuffersSet) {
   device.check();
 }
 
+// submit_async: each recording runs after the ones sent before it (its opening barrier), a
+// wait for one ticket finishes it and the earlier ones, and the command buffers of finished
+// recordings are used again; a sync submit after it waits for everything.
+TEST(Recorder, SubmitAsyncRunsInOrderAndReusesCommandBuffers) {
+  Device device;
+  StagingRing ring(device, 1 << 20);
+  const uint64_t n = 1 << 16;
+  Buffer b(device, n, Memory::device, "b"), c(device, n, Memory::device, "c"),
+      d(device, n, Memory::device, "d");
+  Recorder rec(device);
+  rec.set_flush_every(1);  // chunks sent before the async submit too
+  for (uint32_t step = 0; step < 6; ++step) {
+    rec.fill(b, 0, n, step);
+    copy_kernel(rec, b, c, n);
+    const uint64_t first = rec.submit_async();
+    rec.fill(b, 0, n, step + 1000);  // after the copy above has read b
+    copy_kernel(rec, b, d, n);
+    const uint64_t second = rec.submit_async();
+    EXPECT_EQ(second, first + 1);
+    EXPECT_TRUE(rec.pending());
+    rec.wait(step % 2 ? second : first);
+    EXPECT_EQ(download<uint32_t>(ring, c, n / 4), std::vector<uint32_t>(n / 4, step));
+    rec.wait(second);
+    EXPECT_FALSE(rec.pending());
+    EXPECT_EQ(download<uint32_t>(ring, d, n / 4), std::vector<uint32_t>(n / 4, step + 1000));
+  }
+  EXPECT_THAT(error_of([&] { rec.wait(rec.next_ticket()); }), HasSubstr("not sent yet"));
+  rec.fill(b, 0, n, 7);
+  rec.submit_async();
+  copy_kernel(rec, b, c, n);
+  rec.submit();
+  EXPECT_FALSE(rec.pending());
+  EXPECT_EQ(download<uint32_t>(ring, c, n / 4), std::vector<uint32_t>(n / 4, 7u));
+  rec.restart();
+  device.check();
+}
+
 // Pipelines bound only when they change: alternating kernels still each run their own.
 TEST(Recorder, AlternatingKernelsEachRunTheirOwn) {
   Device device;

@@ -67,6 +67,20 @@ class Backend {
   // Reads several tensors after one finish of the recorded work (outs[i] holds ts[i]'s
   // bytes): many small results (per-layer router choices) cost one submit, not one each.
   virtual void read(std::span<const Tensor> ts, std::span<const std::span<std::byte>> outs);
+  // A read that does not wait: read_start sends what is recorded so far to the device and
+  // returns, so the host records the next pass while the device runs this one (greedy
+  // decoding feeds the token on the device: GreedyPipeline); read_finish waits for that work
+  // and copies t's bytes to out. A few reads may be started before the first is finished.
+  // The default reads at once.
+  struct PendingRead {
+    uint64_t ticket = 0;  // the backend's; 0: the bytes are in `host`
+    uint64_t offset = 0, bytes = 0;
+    std::vector<std::byte> host;
+  };
+  virtual PendingRead read_start(const Tensor& t);
+  virtual void read_finish(PendingRead& pending, std::span<std::byte> out);
+  // dst = src, byte for byte (the same size), recorded in order with the ops.
+  virtual void copy(const Tensor& src, const Tensor& dst);
   virtual void sync() = 0;
 
   // --- ops; shapes in ggml order, T = tokens in the batch ---

@@ -37,6 +37,9 @@ class Session {
   // [n_vocab, T] when all_logits, else [n_vocab, 1] for the last token. Valid until the
   // next call.
   Tensor forward(std::span<const int32_t> tokens, bool all_logits);
+  // The same with the token ids already on the device ([T] I32, each in [0, n_vocab): an
+  // argmax of this model's logits), for the last token's logits.
+  Tensor forward(const Tensor& ids);
   // Feeds tokens in n_batch chunks; returns host logits, n_vocab per row: every position
   // when all_logits, else the last one.
   std::vector<float> prefill(std::span<const int32_t> tokens, bool all_logits);
@@ -48,6 +51,10 @@ class Session {
   const KvCache& kv() const { return kv_; }
   uint64_t kv_bytes() const { return kv_bytes_; }
   void reset() { n_past_ = 0; }
+  // Forgets the last n positions (a pass run ahead that was not wanted). Their cache rows
+  // are written again by whatever comes next at those positions; a sliding-window ring lost
+  // only rows no later query reads.
+  void unwind(int64_t n);
 
  private:
   Backend& be_;
@@ -57,6 +64,42 @@ class Session {
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
   uint64_t kv_bytes_ = 0;
+
+  Tensor pass(const Tensor& ids, int64_t T, bool all_logits);
+};
+
+// Greedy decoding with the device a pass ahead of the host: each pass reads its token from
+// the argmax of the pass before, copied on the device into `feed`, so the host records pass
+// k + 1 while the device runs pass k and reads token k back only then
+// (Backend::read_start). A backend that reads at once (the CPU) runs the same steps in turn.
+class GreedyPipeline {
+ public:
+  GreedyPipeline(Backend& be, Session& session);
+  ~GreedyPipeline();
+  GreedyPipeline(const GreedyPipeline&) = delete;
+  GreedyPipeline& operator=(const GreedyPipeline&) = delete;
+
+  // Takes the argmax of logits ([n_vocab, 1], the session's last pass) as the first token.
+  void start(const Tensor& logits);
+  // The next token. With `ahead`, first records and sends the pass that feeds that token to
+  // the model (the session needs room for it), so the device is busy while the host waits.
+  int32_t next(bool ahead);
+  // Drops a pass sent ahead whose token is not wanted (unwinding the session); next() may
+  // not be called after.
+  void stop();
+
+ private:
+  // A token being read: of start()'s logits, or of a pass next() sent (`pass`).
+  struct Pending {
+    Backend::PendingRead read;
+    bool pass;
+  };
+  void launch(const Tensor& logits, bool pass);
+
+  Backend& be_;
+  Session& session_;
+  Tensor feed_;
+  std::vector<Pending> pending_;  // oldest first: at most two
 };
 
 struct SamplerParams {

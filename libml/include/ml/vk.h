@@ -353,6 +353,17 @@ class Recorder {
   void barrier();  // a full compute/transfer barrier, whether or not one is needed
   // Ends, submits and waits (may be called again to run the same commands again).
   void submit();
+  // Ends and submits without waiting, and goes on recording in other command buffers: the
+  // host records the next decode step while the device runs this one. The new recording
+  // starts with a barrier, so it is ordered after everything sent before. wait(ticket)
+  // returns once the device has run this submit (and every earlier one); submit() and
+  // wait_all() wait for all. Not while timing (timestamps are read per recording).
+  uint64_t submit_async();
+  uint64_t next_ticket() const { return next_ticket_; }  // the next submit_async()'s
+  void wait(uint64_t ticket);
+  void wait_all();
+  // Whether submit_async() work may still run on the device.
+  bool pending() const { return !sent_.empty(); }
   // Drops the recorded commands (after submit) and starts recording anew in the same command
   // buffers, with timestamps when `timing`.
   void restart(bool timing = false);
@@ -390,6 +401,7 @@ class Recorder {
     size_t operator()(const SetKey& k) const;
   };
   void begin(bool timing);
+  void end();  // ends the recording with the barrier that makes results visible to the host
   void next_command_buffer();
   void recorded();  // counts a command, flushes on schedule
   void track(std::span<const Access> accesses);
@@ -397,6 +409,15 @@ class Recorder {
   VkDescriptorSet descriptor_set(const SetKey& key, std::span<const VkDescriptorBufferInfo> infos);
   VkDescriptorSet cached_set(const SetKey& key, std::span<const VkDescriptorBufferInfo> infos);
   void drop_sets();
+  // Returns the command buffers and fences of sent_[0, n) (the device has run them).
+  void retire(size_t n);
+
+  // A recording sent by submit_async() that nobody has waited for yet.
+  struct Sent {
+    uint64_t ticket;
+    VkFence fence;
+    std::vector<VkCommandBuffer> cmds;
+  };
 
   Device& device_;
   std::vector<VkCommandBuffer> cmds_;  // chunks of one recording, cmds_[current_] recording
@@ -404,6 +425,10 @@ class Recorder {
   uint32_t flush_every_ = 0, since_flush_ = 0;
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
+  std::vector<Sent> sent_;  // oldest first
+  std::vector<VkCommandBuffer> free_cmds_;
+  std::vector<VkFence> free_fences_;
+  uint64_t next_ticket_ = 1, done_ticket_ = 0;
   std::vector<VkDescriptorPool> pools_;
   size_t next_pool_ = 0;  // pools_[next_pool_ - 1] hands out sets
   uint32_t sets_left_ = 0;

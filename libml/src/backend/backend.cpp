@@ -37,6 +37,30 @@ void Backend::read(std::span<const Tensor> ts, std::span<const std::span<std::by
   for (size_t i = 0; i < ts.size(); ++i) read(ts[i], outs[i]);
 }
 
+Backend::PendingRead Backend::read_start(const Tensor& t) {
+  PendingRead p;
+  p.bytes = tensor_bytes(t);
+  p.host.resize(p.bytes);
+  read(t, p.host);
+  return p;
+}
+
+void Backend::read_finish(PendingRead& pending, std::span<std::byte> out) {
+  if (out.size() != pending.bytes)
+    fail("read_finish: ", out.size(), " bytes asked, the read has ", pending.bytes);
+  if (pending.ticket != 0 || pending.host.size() != pending.bytes)
+    fail("read_finish: a read this backend did not start");
+  std::memcpy(out.data(), pending.host.data(), out.size());
+}
+
+void Backend::copy(const Tensor& src, const Tensor& dst) {
+  if (tensor_bytes(src) != tensor_bytes(dst))
+    fail("copy of ", shape_string(src), " into ", shape_string(dst), ": sizes differ");
+  std::vector<std::byte> bytes(tensor_bytes(src));
+  read(src, bytes);
+  upload(dst, bytes);
+}
+
 std::vector<float> read_f32(Backend& be, const Tensor& t) {
   if (t.type != gguf::Type::F32) fail("read_f32: tensor is ", gguf::type_name(t.type));
   std::vector<float> out(size_t(t.n_elements()));

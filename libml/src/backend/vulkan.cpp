@@ -24,6 +24,9 @@ constexpr uint32_t kGenerationMask = (VulkanBackend::kTransientBit >> kIndexBits
 // Host-visible memory that small reads (an argmax, one row of logits) are copied into by
 // the forward pass's own command buffer.
 constexpr uint64_t kReadbackBytes = 4ull << 20;
+// read_start's slots: a read of up to kAsyncSlotBytes (a token, a few logits) per submit still
+// running; more than kAsyncSlots started reads wait for the oldest.
+constexpr uint64_t kAsyncSlots = 4, kAsyncSlotBytes = 64 << 10;
 
 // Commands per submitted chunk of a forward pass (Recorder::flush): the GPU runs the first
 // chunks while the host records the rest; each chunk costs one vkQueueSubmit.
@@ -52,6 +55,7 @@ VulkanBackend::~VulkanBackend() {
   spare_.clear();
   persistent_.clear();
   readback_.reset();
+  async_readback_.reset();
   ring_.reset();
   // ~Device throws on validation messages, but this destructor is noexcept (Backend's):
   // sync() already turned every message up to the last submit into an ml::Error; any from
@@ -127,10 +131,14 @@ void VulkanBackend::free(Tensor t) {
   persistent_[t.id].reset();
 }
 
+// A pass whose work was sent by read_start may still run: its buffers become the next
+// pass's, and the recorder orders the next pass's commands after it (Recorder::submit_async).
+// Only buffers about to be destroyed wait for it.
 void VulkanBackend::reset_transient() {
-  sync();
+  sync_recorded();
   // Buffers the last pass did not take are not needed by passes of its shape; this pass's
   // become the next one's.
+  if (!spare_.empty()) rec_->wait_all();
   spare_.clear();
   std::swap(previous_, transient_);
   transient_.clear();  // keeps its capacity: a pass's push_backs do not reallocate
@@ -168,6 +176,12 @@ const vk::Buffer& VulkanBackend::i32(const Tensor& t, const char* op) const {
 }
 
 void VulkanBackend::sync() {
+  sync_recorded();
+  rec_->wait_all();
+}
+
+// Submits what is recorded and waits for it (and so for all sent before it).
+void VulkanBackend::sync_recorded() {
   if (rec_->n_dispatches() == 0) return;
   rec_->submit();
   for (const auto& t : rec_->timings()) {
@@ -253,6 +267,42 @@ void VulkanBackend::read(std::span<const Tensor> ts, std::span<const std::span<s
   // After the copies above: the single-tensor path reuses the readback buffer.
   for (size_t i = 0; i < ts.size(); ++i)
     if (at[i] == UINT64_MAX && !outs[i].empty()) read(ts[i], outs[i]);
+}
+
+Backend::PendingRead VulkanBackend::read_start(const Tensor& t) {
+  const vk::Buffer& b = buffer(t);
+  const uint64_t size = tensor_bytes(t);
+  // Timestamps are read per recording, and a large read has no slot: read now.
+  if (profiling_ || size > kAsyncSlotBytes || size == 0) return Backend::read_start(t);
+  if (!async_readback_)
+    async_readback_ = std::make_unique<vk::Buffer>(*device_, kAsyncSlots * kAsyncSlotBytes,
+                                                   vk::Memory::readback, "async readback");
+  // The ticket this submit gets is the recorder's next; its slot's last read must be done.
+  PendingRead p;
+  p.bytes = size;
+  p.offset = rec_->next_ticket() % kAsyncSlots * kAsyncSlotBytes;
+  if (rec_->next_ticket() > kAsyncSlots) rec_->wait(rec_->next_ticket() - kAsyncSlots);
+  rec_->copy(b, 0, *async_readback_, p.offset, size);
+  p.ticket = rec_->submit_async();
+  return p;
+}
+
+void VulkanBackend::read_finish(PendingRead& p, std::span<std::byte> out) {
+  if (p.ticket == 0) return Backend::read_finish(p, out);
+  if (out.size() != p.bytes)
+    fail("read_finish: ", out.size(), " bytes asked, the read has ", p.bytes);
+  if (p.ticket + kAsyncSlots < rec_->next_ticket())
+    fail("read_finish: the read's slot was taken by a later read (more than ", kAsyncSlots,
+         " started)");
+  rec_->wait(p.ticket);
+  std::memcpy(out.data(), async_readback_->mapped() + p.offset, out.size());
+}
+
+void VulkanBackend::copy(const Tensor& src, const Tensor& dst) {
+  const uint64_t size = tensor_bytes(src);
+  if (size != tensor_bytes(dst))
+    fail("copy of ", shape_string(src), " into ", shape_string(dst), ": sizes differ");
+  rec_->copy(buffer(src), 0, buffer(dst), 0, size);
 }
 
 std::unique_ptr<Backend> make_vulkan_backend(const vk::DeviceOptions& options) {

@@ -29,6 +29,9 @@ class VulkanBackend final : public Backend {
   void upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) override;
   void read(const Tensor& t, std::span<std::byte> out) override;
   void read(std::span<const Tensor> ts, std::span<const std::span<std::byte>> outs) override;
+  PendingRead read_start(const Tensor& t) override;
+  void read_finish(PendingRead& pending, std::span<std::byte> out) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
   void sync() override;
 
   Tensor get_rows(const Tensor& table, const Tensor& ids) override;
@@ -107,6 +110,10 @@ class VulkanBackend final : public Backend {
   // rows than a matvec takes or rows that are not whole blocks.
   const vk::Buffer* quantize_alongside(const Tensor& y);
   std::unique_ptr<vk::Buffer> readback_;  // kReadbackBytes, host-visible
+  // read_start's slots (kAsyncSlots of kAsyncSlotBytes, host-visible): slot i holds the read
+  // of ticket t with t % kAsyncSlots == i until it is finished.
+  std::unique_ptr<vk::Buffer> async_readback_;
+  void sync_recorded();
   Tensor attn_part_;  // split attention's counters and partial sums (vulkan_attention.cpp)
 };
 

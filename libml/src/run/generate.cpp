@@ -126,8 +126,9 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
   tok::StreamDecoder decoder(tokenizer_, false);  // control tokens add no text
   std::vector<Sampler::Candidate> top;
 
-  // Emits token `id`; returns false when generation ends with it.
-  auto emit = [&](int32_t id, double ms) {
+  // Emits token `id`; returns false when generation ends with it. `fed`: a pass already
+  // took it (GreedyPipeline), so the context holds it.
+  auto emit = [&](int32_t id, double ms, bool fed) {
     TokenEvent ev;
     ev.id = id;
     ev.index = int64_t(st.tokens.size());
@@ -141,7 +142,7 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
       st.stop = StopReason::Eog;
     } else if (int64_t(st.tokens.size()) >= options_.max_tokens) {
       st.stop = StopReason::MaxTokens;
-    } else if (session_.n_past() >= session_.n_ctx()) {
+    } else if (session_.n_past() - (fed ? 1 : 0) >= session_.n_ctx()) {
       st.stop = StopReason::ContextFull;
     } else {
       last = false;
@@ -180,10 +181,42 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
     if (cb.on_stage) cb.on_stage({"prefill", st.n_prompt, st.prefill_ms});
     return st;
   }
+  // Greedy without candidates to report or passes to observe: the device runs each pass
+  // while the host records the next (GreedyPipeline), one pass wasted at the end.
+  const bool pipelined = sampler_.params().temperature <= 0.0f && !penalized_ &&
+                         options_.n_probs == 0 && !cb.on_forward;
+  if (pipelined) {
+    GreedyPipeline pipe(be_, session_);
+    pipe.start(logits);
+    // Whether the token read next is fed to the model: it is not the last by count, and the
+    // context has room.
+    auto ahead = [&] {
+      return int64_t(st.tokens.size()) + 1 < options_.max_tokens &&
+             session_.n_past() < session_.n_ctx();
+    };
+    bool fed = ahead();
+    int32_t id = check_id(pipe.next(fed));
+    st.prefill_ms = ms_since(t0);
+    if (cb.on_stage) cb.on_stage({"prefill", st.n_prompt, st.prefill_ms});
+    bool more = emit(id, st.prefill_ms, fed);
+    auto t1 = Clock::now();
+    while (more) {
+      fed = ahead();
+      id = check_id(pipe.next(fed));
+      const double ms = ms_since(t1);
+      t1 = Clock::now();
+      st.decode_ms += ms;
+      ++st.n_decode;
+      more = emit(id, ms, fed);
+    }
+    pipe.stop();
+    if (cb.on_stage) cb.on_stage({"decode", st.n_decode, st.decode_ms});
+    return st;
+  }
   int32_t id = check_id(choose(logits, top));
   st.prefill_ms = ms_since(t0);
   if (cb.on_stage) cb.on_stage({"prefill", st.n_prompt, st.prefill_ms});
-  bool more = emit(id, st.prefill_ms);
+  bool more = emit(id, st.prefill_ms, false);
   while (more) {
     const auto t1 = Clock::now();
     upload_penalized();
@@ -193,7 +226,7 @@ GenerateStats Generator::run(std::span<const int32_t> prompt, const GenerateCall
     const double ms = ms_since(t1);
     st.decode_ms += ms;
     ++st.n_decode;
-    more = emit(id, ms);
+    more = emit(id, ms, false);
   }
   if (cb.on_stage) cb.on_stage({"decode", st.n_decode, st.decode_ms});
   return st;

@@ -52,6 +52,28 @@ Tensor Session::forward(std::span<const int32_t> tokens, bool all_logits) {
     if (t < 0 || t >= c.n_vocab)
       fail("token id ", t, " is outside the vocabulary [0, ", c.n_vocab, ")");
   be_.reset_transient();
+  return pass(upload_i32(be_, tokens), T, all_logits);
+}
+
+Tensor Session::forward(const Tensor& ids) {
+  const int64_t T = ids.ne[0];
+  if (ids.type != gguf::Type::I32 || ids.n_elements() != T)
+    fail("forward: token ids must be [T] I32, got ", shape_string(ids));
+  if (T < 1 || T > options_.n_batch) fail("batch of ", T, " tokens (1..", options_.n_batch, ")");
+  if (n_past_ + T > n_ctx_)
+    fail("context full: ", n_past_, " + ", T, " tokens exceed n_ctx ", n_ctx_);
+  be_.reset_transient();
+  return pass(ids, T, false);
+}
+
+void Session::unwind(int64_t n) {
+  if (n < 0 || n > n_past_) fail("unwind of ", n, " positions with ", n_past_, " in the cache");
+  n_past_ -= n;
+}
+
+// One forward pass at the next positions; the cache takes the tokens.
+Tensor Session::pass(const Tensor& ids, int64_t T, bool all_logits) {
+  const Config& c = model_.config;
   std::vector<int32_t> pos(static_cast<size_t>(T)), rows;
   std::iota(pos.begin(), pos.end(), int32_t(n_past_));
   if (all_logits) {
@@ -64,7 +86,7 @@ Tensor Session::forward(std::span<const int32_t> tokens, bool all_logits) {
                   c,
                   model_.weights,
                   kv_,
-                  upload_i32(be_, tokens),
+                  ids,
                   upload_i32(be_, pos),
                   upload_i32(be_, rows),
                   int32_t(n_past_),
@@ -94,17 +116,55 @@ std::vector<int32_t> Session::greedy(std::span<const int32_t> prompt, int n) {
   std::vector<int32_t> out;
   if (n <= 0) return out;
   if (prompt.empty()) fail("greedy decoding needs a prompt of at least one token");
+  Tensor logits;
   for (size_t begin = 0; begin < prompt.size(); begin += size_t(options_.n_batch)) {
     const size_t len = std::min(prompt.size() - begin, size_t(options_.n_batch));
-    Tensor logits = forward(prompt.subspan(begin, len), false);
-    if (begin + len == prompt.size()) out.push_back(read_i32(be_, be_.argmax(logits))[0]);
+    logits = forward(prompt.subspan(begin, len), false);
   }
-  while (int(out.size()) < n) {
-    const int32_t token = out.back();
-    Tensor logits = forward(std::span(&token, 1), false);
-    out.push_back(read_i32(be_, be_.argmax(logits))[0]);  // the only readback per step
-  }
+  GreedyPipeline pipeline(be_, *this);
+  pipeline.start(logits);
+  // Each token but the last is fed back, its pass sent before it is read.
+  for (int i = 0; i < n; ++i) out.push_back(pipeline.next(i + 1 < n));
   return out;
+}
+
+GreedyPipeline::GreedyPipeline(Backend& be, Session& session)
+    : be_(be), session_(session), feed_(be.alloc(gguf::Type::I32, {1, 1, 1, 1}, "greedy_feed")) {}
+
+GreedyPipeline::~GreedyPipeline() {
+  try {
+    stop();
+    be_.free(feed_);
+  } catch (const std::exception&) {  // a destructor does not throw; the backend reports later
+  }
+}
+
+void GreedyPipeline::launch(const Tensor& logits, bool pass) {
+  const Tensor id = be_.argmax(logits);
+  be_.copy(id, feed_);
+  pending_.push_back({be_.read_start(id), pass});
+}
+
+void GreedyPipeline::start(const Tensor& logits) {
+  if (!pending_.empty()) fail("GreedyPipeline::start: already started");
+  launch(logits, false);
+}
+
+int32_t GreedyPipeline::next(bool ahead) {
+  if (pending_.empty()) fail("GreedyPipeline::next: not started, or stopped");
+  if (ahead) launch(session_.forward(feed_), true);
+  int32_t id = 0;
+  be_.read_finish(pending_.front().read, std::as_writable_bytes(std::span(&id, 1)));
+  pending_.erase(pending_.begin());
+  return id;
+}
+
+// The device may still run a dropped pass: later work is ordered after it, and its cache row
+// is written again by whatever comes next at that position.
+void GreedyPipeline::stop() {
+  for (const Pending& p : pending_)
+    if (p.pass) session_.unwind(1);
+  pending_.clear();
 }
 
 }  // namespace ml

@@ -36,16 +36,22 @@ Recorder::Recorder(Device& device, bool timing) : device_(device) {
   begin(timing);
 }
 
-// cmd_ = the command buffer after the current one, allocated on first use.
+// cmd_ = the command buffer after the current one: a spare one (submit_async's, once run)
+// or a new one.
 void Recorder::next_command_buffer() {
   if (!cmds_.empty()) ++current_;
   if (current_ == cmds_.size()) {
-    VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cai.commandPool = device_.command_pool();
-    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cai.commandBufferCount = 1;
     VkCommandBuffer cmd;
-    check_vk(vkAllocateCommandBuffers(device_.handle(), &cai, &cmd), "vkAllocateCommandBuffers");
+    if (!free_cmds_.empty()) {
+      cmd = free_cmds_.back();
+      free_cmds_.pop_back();
+    } else {
+      VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+      cai.commandPool = device_.command_pool();
+      cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+      cai.commandBufferCount = 1;
+      check_vk(vkAllocateCommandBuffers(device_.handle(), &cai, &cmd), "vkAllocateCommandBuffers");
+    }
     cmds_.push_back(cmd);
   }
   cmd_ = cmds_[current_];
@@ -83,8 +89,8 @@ void Recorder::restart(bool timing) {
   bound_ = VK_NULL_HANDLE;
   n_sent_ = 0;
   since_flush_ = 0;
-  // Nothing recorded is pending now, so the cached sets may go.
-  if (sets_.size() > kMaxCachedSets) drop_sets();
+  // Once nothing recorded is pending, the cached sets may go.
+  if (sets_.size() > kMaxCachedSets && sent_.empty()) drop_sets();
   n_sets_ = 0;
   read_.clear();
   written_.clear();
@@ -134,10 +140,17 @@ Recorder::~Recorder() {
   VkDevice dev = device_.handle();
   // submit() waits before it returns; a throw between a submit and the wait leaves work
   // pending, so wait for the queue (an unsubmitted fence would never signal).
-  if (in_flight_) vkQueueWaitIdle(device_.queue());
+  if (in_flight_ || !sent_.empty()) vkQueueWaitIdle(device_.queue());
   vkDestroyFence(dev, fence_, nullptr);
-  if (!cmds_.empty())
-    vkFreeCommandBuffers(dev, device_.command_pool(), uint32_t(cmds_.size()), cmds_.data());
+  for (Sent& s : sent_) {
+    free_fences_.push_back(s.fence);
+    free_cmds_.insert(free_cmds_.end(), s.cmds.begin(), s.cmds.end());
+  }
+  for (VkFence f : free_fences_) vkDestroyFence(dev, f, nullptr);
+  free_cmds_.insert(free_cmds_.end(), cmds_.begin(), cmds_.end());
+  if (!free_cmds_.empty())
+    vkFreeCommandBuffers(dev, device_.command_pool(), uint32_t(free_cmds_.size()),
+                         free_cmds_.data());
   for (auto pool : pools_) vkDestroyDescriptorPool(dev, pool, nullptr);
   if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
 }
@@ -340,18 +353,97 @@ void Recorder::update(const Buffer& dst, uint64_t offset, std::span<const std::b
   recorded();
 }
 
+void Recorder::end() {
+  if (!recording_) return;
+  // Results become visible to the host (readback buffers) once the fence signals.
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  vkCmdPipelineBarrier(cmd_, kStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0,
+                       nullptr);
+  check_vk(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+  recording_ = false;
+}
+
+uint64_t Recorder::submit_async() {
+  if (timing_) fail("recorder: submit_async() while timing");
+  if (!recording_) fail("recorder: submit_async() after submit() without restart()");
+  VkDevice dev = device_.handle();
+  end();
+  device_.check();
+  VkFence fence;
+  if (!free_fences_.empty()) {
+    fence = free_fences_.back();
+    free_fences_.pop_back();
+    check_vk(vkResetFences(dev, 1, &fence), "vkResetFences");
+  } else {
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    check_vk(vkCreateFence(dev, &fci, nullptr, &fence), "vkCreateFence");
+  }
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = uint32_t(current_ + 1 - n_sent_);
+  si.pCommandBuffers = cmds_.data() + n_sent_;
+  if (const VkResult r = vkQueueSubmit(device_.queue(), 1, &si, fence); r != VK_SUCCESS) {
+    free_fences_.push_back(fence);
+    check_vk(r, "vkQueueSubmit");
+  }
+  // The fence covers the chunks flush() sent before (submission order).
+  in_flight_ = false;
+  const auto used = cmds_.begin() + ptrdiff_t(current_ + 1);
+  sent_.push_back({next_ticket_, fence, std::vector<VkCommandBuffer>(cmds_.begin(), used)});
+  cmds_.erase(cmds_.begin(), used);
+
+  // A new recording in the spare command buffers, ordered after everything sent.
+  current_ = 0;
+  if (cmds_.empty()) {
+    next_command_buffer();
+  } else {
+    cmd_ = cmds_[0];
+    bound_ = VK_NULL_HANDLE;
+  }
+  n_sent_ = 0;
+  since_flush_ = 0;
+  n_sets_ = 0;
+  n_commands_ = n_barriers_ = 0;
+  begin(false);
+  barrier();
+  n_barriers_ = 0;
+  return next_ticket_++;
+}
+
+void Recorder::retire(size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Sent& s = sent_[i];
+    for (VkCommandBuffer c : s.cmds) {
+      check_vk(vkResetCommandBuffer(c, 0), "vkResetCommandBuffer");
+      free_cmds_.push_back(c);
+    }
+    free_fences_.push_back(s.fence);
+    done_ticket_ = std::max(done_ticket_, s.ticket);
+  }
+  sent_.erase(sent_.begin(), sent_.begin() + ptrdiff_t(n));
+}
+
+// A fence of a queue submit also covers every command submitted before it, so waiting for
+// one ticket finishes all earlier ones.
+void Recorder::wait(uint64_t ticket) {
+  if (ticket <= done_ticket_) return;
+  if (ticket >= next_ticket_) fail("recorder: wait for ticket ", ticket, ", not sent yet");
+  size_t i = 0;
+  while (i < sent_.size() && sent_[i].ticket < ticket) ++i;
+  check_vk(vkWaitForFences(device_.handle(), 1, &sent_[i].fence, VK_TRUE, UINT64_MAX),
+           "vkWaitForFences");
+  retire(i + 1);
+  device_.check();
+}
+
+void Recorder::wait_all() {
+  if (!sent_.empty()) wait(sent_.back().ticket);
+}
+
 void Recorder::submit() {
   VkDevice dev = device_.handle();
-  if (recording_) {
-    // Results become visible to the host (readback buffers) once the fence signals.
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    vkCmdPipelineBarrier(cmd_, kStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0,
-                         nullptr);
-    check_vk(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-    recording_ = false;
-  }
+  end();
   device_.check();
   check_vk(vkResetFences(dev, 1, &fence_), "vkResetFences");
   // The chunks flush() has not sent; all of them again when submit() repeats a recording.
@@ -364,6 +456,7 @@ void Recorder::submit() {
   check_vk(vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   in_flight_ = false;
   n_sent_ = current_ + 1;
+  retire(sent_.size());
   device_.check();
 
   timings_.clear();
