@@ -393,6 +393,12 @@ uint64_t Recorder::submit_async() {
   sent_.push_back({next_ticket_, fence, std::vector<VkCommandBuffer>(cmds_.begin(), used)});
   cmds_.erase(cmds_.begin(), used);
 
+  // Sets grow only while shapes change; past the cap they go once the device has run
+  // everything that binds them (restart() drops them only with nothing pending).
+  if (sets_.size() > kMaxCachedSets) {
+    wait_all();
+    drop_sets();
+  }
   // A new recording in the spare command buffers, ordered after everything sent.
   current_ = 0;
   if (cmds_.empty()) {
