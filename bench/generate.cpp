@@ -121,41 +121,33 @@ int main(int argc, char** argv) {
     if (n_decode > 0) decode(session, *be, std::span(tg).first(std::min(n_decode, 4)));
     if (n_decode > 0) decode_pipelined(session, *be, tg[0], std::min(n_decode, 4));
 
+    // The line of one test: `tokens` per repetition, `ms` a repetition's mean.
+    auto rate = [&](const std::string& test, int tokens, double ms) {
+      nlohmann::json j = base;
+      j["test"] = test;
+      j["tokens"] = tokens;
+      j["ms"] = ms;
+      j["tokens/s"] = tokens / (ms * 1e-3);
+      return j;
+    };
     if (n_prompt > 0) {
       t0 = Clock::now();
       for (int r = 0; r < reps; ++r) prompt(session, *be, pp);
-      const double ms = ms_since(t0) / reps;
-      nlohmann::json j = base;
-      j["test"] = "pp" + std::to_string(n_prompt);
-      j["tokens"] = n_prompt;
-      j["ms"] = ms;
-      j["tokens/s"] = n_prompt / (ms * 1e-3);
-      std::cout << j.dump() << std::endl;
+      std::cout << rate("pp" + std::to_string(n_prompt), n_prompt, ms_since(t0) / reps).dump()
+                << std::endl;
     }
     if (n_decode > 0) {
+      const std::string tg_name = "tg" + std::to_string(n_decode);
       t0 = Clock::now();
       for (int r = 0; r < reps; ++r) decode_pipelined(session, *be, tg[0], n_decode);
-      const double ms = ms_since(t0) / reps;
-      nlohmann::json j = base;
-      j["test"] = "tg" + std::to_string(n_decode);
-      j["tokens"] = n_decode;
-      j["ms"] = ms;
-      j["tokens/s"] = n_decode / (ms * 1e-3);
-      std::cout << j.dump() << std::endl;
-    }
-    if (n_decode > 0) {
+      std::cout << rate(tg_name, n_decode, ms_since(t0) / reps).dump() << std::endl;
       Split total;
       t0 = Clock::now();
       for (int r = 0; r < reps; ++r) {
         const Split s = decode(session, *be, tg);
         total.record_ms += s.record_ms, total.wait_ms += s.wait_ms;
       }
-      const double ms = ms_since(t0) / reps;
-      nlohmann::json j = base;
-      j["test"] = "tg" + std::to_string(n_decode) + " sync";
-      j["tokens"] = n_decode;
-      j["ms"] = ms;
-      j["tokens/s"] = n_decode / (ms * 1e-3);
+      nlohmann::json j = rate(tg_name + " sync", n_decode, ms_since(t0) / reps);
       j["record_ms_per_token"] = total.record_ms / (reps * n_decode);
       j["wait_ms_per_token"] = total.wait_ms / (reps * n_decode);
       std::cout << j.dump() << std::endl;
