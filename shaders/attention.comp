@@ -11,7 +11,11 @@
 // SPLIT = 0 writes o (the sink folded in). SPLIT = 1 writes (acc, m, l) per split to `part`
 // and the last of an item's workgroups to finish (a counter per item) combines them into o:
 // one dispatch where a second combine pass cost a barrier drain per layer.
+// QUANTIZE (decode, HEAD_DIM a multiple of 32): the workgroup that writes an item's o also
+// writes it quantized for the output projection's integer matvec (quantize_block.glsl), so
+// no quantize dispatch stands between attention and that matvec.
 #extension GL_EXT_control_flow_attributes : enable
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 1) readonly buffer KN { vec4 k_new[]; };
@@ -33,6 +37,23 @@ layout(binding = 7) coherent buffer Part {
   float part[];
 };
 shared bool last_split;
+#endif
+#if QUANTIZE
+layout(binding = QUANTIZE_BINDING) writeonly buffer XQ { uvec4 xq4[]; };
+#include "quantize_block.glsl"
+shared float o_row[HEAD_DIM];
+
+// The item's o (in o_row) as HEAD_DIM / 32 blocks of the matvec's x, one per invocation.
+void store_quantized(uint item) {
+  barrier();
+  for (uint blk = gl_LocalInvocationID.x; blk < HEAD_DIM / 32u; blk += WG) {
+    vec4 v[8];
+    [[unroll]] for (uint c = 0u; c < 8u; ++c)
+      v[c] = vec4(o_row[blk * 32u + 4u * c], o_row[blk * 32u + 4u * c + 1u],
+                  o_row[blk * 32u + 4u * c + 2u], o_row[blk * 32u + 4u * c + 3u]);
+    store_x_block(item * (HEAD_DIM / 32u) + blk, v);
+  }
+}
 #endif
 layout(push_constant) uniform Push {
   uint head_dim, n_head, n_head_kv, n_tokens, pos0, n_swa, n_cells, has_sinks;
@@ -176,6 +197,9 @@ void main() {
     for (uint s = 0u; s < p.n_split; ++s)
       sum += exp(part[base + s * stride + D] - M) * part[base + s * stride + d];
     o[item * D + d] = sum / L;
+#if QUANTIZE
+    o_row[d] = sum / L;
+#endif
   }
   if (tid == 0u) done[item] = 0u;
 #else
@@ -184,7 +208,14 @@ void main() {
     if (j < D / 2u) {
       o[item * D + 2u * j] = acc[r].x / l;
       o[item * D + 2u * j + 1u] = acc[r].y / l;
+#if QUANTIZE
+      o_row[2u * j] = acc[r].x / l;
+      o_row[2u * j + 1u] = acc[r].y / l;
+#endif
     }
   }
+#endif
+#if QUANTIZE
+  store_quantized(item);
 #endif
 }

@@ -186,6 +186,33 @@ TEST(BackendGpu, NormAndSwigluQuantizeForTheNextMatvec) {
   }
 }
 
+// One-token attention writes its output quantized for the output projection too, in the
+// single-workgroup and the split (flash-decoding) forms, with and without sinks.
+TEST(BackendGpu, AttentionQuantizesForTheOutputProjection) {
+  auto gpu = make_vulkan_backend();
+  const int64_t d = 64, n_head = 4, n_kv = 2, cells = 1024, m = 24;
+  const auto wq = quant::random_blocks(Type::Q4_K, uint64_t(m * d * n_head), uint64_t(m));
+  const Tensor w = put(*gpu, Type::Q4_K, {d * n_head, m}, wq);
+  const Tensor kc = put_f32(*gpu, {d * n_kv, cells}, randoms(size_t(d * n_kv * cells), 7));
+  const Tensor vc = put_f32(*gpu, {d * n_kv, cells}, randoms(size_t(d * n_kv * cells), 8));
+  const Tensor sinks = put_f32(*gpu, {n_head}, randoms(size_t(n_head), 9));
+  for (const int32_t pos0 : {20, 900}) {
+    SCOPED_TRACE(cat("pos0 ", pos0));
+    const Tensor q = put_f32(*gpu, {d, n_head, 1}, randoms(size_t(d * n_head), 10));
+    const Tensor k = put_f32(*gpu, {d, n_kv, 1}, randoms(size_t(d * n_kv), 11));
+    const Tensor v = put_f32(*gpu, {d, n_kv, 1}, randoms(size_t(d * n_kv), 12));
+    gpu->reset_transient();
+    gpu->set_profiling(true);
+    const ops::AttentionParams ap{pos0, 0, 0.125f, 0.0f};
+    const Tensor o = gpu->attention(q, k, v, kc, vc, pos0 > 100 ? &sinks : nullptr, ap);
+    const auto fused = read_f32(*gpu, gpu->matmul(w, reshape(o, {d * n_head, 1, 1, 1})));
+    for (const auto& op : gpu->take_op_times()) EXPECT_NE(op.label, "quantize_x");
+    gpu->set_profiling(false);
+    const Tensor o_copy = put_f32(*gpu, {d * n_head, 1}, read_f32(*gpu, o));
+    EXPECT_EQ(fused, read_f32(*gpu, gpu->matmul(w, o_copy)));
+  }
+}
+
 TEST(BackendGpu, TransientsOfAnEarlierPassAreRejectedNotAliased) {
   auto gpu = make_vulkan_backend();
   const auto v = randoms(64, 1);

@@ -385,7 +385,7 @@ class Recorder {
   const std::vector<Timing>& timings() const { return timings_; }
 
  private:
-  static constexpr uint32_t kMaxBindings = 8;
+  static constexpr uint32_t kMaxBindings = 10;  // attention: 8, and its quantized output
   struct Access {
     VkBuffer buffer;
     bool write;

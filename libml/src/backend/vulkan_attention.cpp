@@ -74,11 +74,17 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
                                 bind(*device_, sinks ? f32(*sinks, "attention") : qb),
                                 bind(*device_, buffer(y), true)};
   if (split) b.push_back(bind(*device_, buffer(attn_part_), true));
+  // At decode, y quantized alongside for the output projection (blocks within a head).
+  const vk::Buffer* x_q = head_dim % 32 == 0 ? quantize_alongside(y) : nullptr;
+  if (x_q) b.push_back(bind(*device_, *x_q, true));
   rec_->dispatch(device_->kernel(spec("attention.comp", uint32_t(b.size()), sizeof(Push),
                                       {{"CACHE_F16", f16 ? "1" : "0"},
                                        {"HEAD_DIM", std::to_string(head_dim) + "u"},
                                        {"SPLIT", split ? "1" : "0"},
-                                       {"MAX_ITEMS", std::to_string(kSplitItems) + "u"}})),
+                                       {"MAX_ITEMS", std::to_string(kSplitItems) + "u"},
+                                       {"QUANTIZE", x_q ? "1" : "0"},
+                                       {"QUANTIZE_BINDING", uint32_t(b.size() - 1)},
+                                       {"X_RESIDUAL", "1"}})),
                  b, bytes_of(p), vk::fold_groups(*device_, items, n_split), "attention");
   return y;
 }
