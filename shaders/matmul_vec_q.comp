@@ -151,15 +151,30 @@ void main() {
   for (uint i = 0u; i < ROWS; ++i) {
     const uint g = first + i;
     valid[i] = wg * ROWS + i < p.n_rows_grid && g >= p.row_begin && g < p.row_end;
-    rb[i] = p.w_base + (g - p.row_begin) * p.row_bytes;
+    // A row outside the slice reads the slice's last row (FORM 1, 2 load it unconditionally);
+    // its sum is never written.
+    rb[i] = p.w_base + (clamp(g, p.row_begin, p.row_end - 1u) - p.row_begin) * p.row_bytes;
     acc[i] = 0.0;
   }
   const uint n_units = p.k / QU;
   for (uint u = tid; u < n_units; u += gl_WorkGroupSize.x) {
-    for (uint b = 0u; b < NXB; ++b) quantize_x(xo + x_offset(u, b), b);
     const uint blk = u / (QK / QU), j = u % (QK / QU);
+#if FORM == 2
+    // Every row's weight words first, then x: all of the invocation's loads are in flight
+    // before the first use (a workgroup's invocations mostly run one unit each).
+    WUnit wu[ROWS];
+    for (uint i = 0u; i < ROWS; ++i) wu[i] = load_unit(rb[i] + blk * BLOCK_BYTES, j);
+#endif
+    for (uint b = 0u; b < NXB; ++b) quantize_x(xo + x_offset(u, b), b);
     for (uint i = 0u; i < ROWS; ++i)
+#if FORM == 2
+      acc[i] += dot_loaded(wu[i], j);
+#elif FORM == 1
+      // No branch per row: the compiler may issue every row's loads before the first use.
+      acc[i] += dot_unit(rb[i] + blk * BLOCK_BYTES, j);
+#else
       if (valid[i]) acc[i] += dot_unit(rb[i] + blk * BLOCK_BYTES, j);
+#endif
   }
 
 #if USE_SUBGROUP
