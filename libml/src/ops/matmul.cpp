@@ -260,20 +260,46 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // integer kernel at 1928 against the direct kernel's 1794 from 8192 rows on (below, the
   // direct kernel stays ahead: 2880x2880 898 against 713), and 2795 against 703 on
   // 201088x2880 (4 rows there: 766).
-  const uint32_t xq_rows = type == Type::Q6_K || type == Type::Q8_0 ? 2u : 4u;
-  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192)) c = {VecKernel::xq, 0, xq_rows, 0};
+  // Session 4 (H200, h200-2026-12-03-s4-kq-matmul*.jsonl, matvec dispatch alone, copy 4285
+  // GB/s): loading every row unconditionally (FORM 1) or all rows' words first (FORM 2) instead
+  // of under a branch per row ran Q4_K 14336x4096 at 2080 GB/s against 1797 (FORM 1, 4 rows),
+  // Q6_K 4096x14336 at 1968 against 1764 and 4096x4096 1388 against 1188 (FORM 2, 2 rows), Q5_K
+  // 14336x4096 2057 against 1678 (FORM 2, 4 rows), and Q8_0 201088x2880 at 3714 against 757
+  // (FORM 1; FORM 0 there ran at a quarter of its H100 speed); llama3-8b tg128 170 -> 193-195
+  // tokens/s.
+  uint32_t xq_rows = 4, form = 0;
+  switch (type) {
+    case Type::Q4_K:
+      form = 1;
+      break;
+    case Type::Q5_K:
+      form = 2;
+      break;
+    case Type::Q6_K:
+      xq_rows = 2, form = 2;
+      break;
+    case Type::Q8_0:
+      xq_rows = 2, form = 1;
+      break;
+    default:
+      break;
+  }
+  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192))
+    c = {VecKernel::xq, 0, xq_rows, 0, form};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups[,form]"
   // with kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
-  // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual; form (0-2,
-  // default 0) is the integer kernels' FORM (1 where the type has no load_unit). A q8 kernel
-  // applies only where it may (q8 and a type that has one); the type's default runs otherwise.
+  // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual; rows 0 keeps
+  // the type's integer-kernel rows; form (0-2, default 0) is the integer kernels' FORM (1 where
+  // the type has no load_unit). A q8 kernel applies only where it may (q8 and a type that has
+  // one); the type's default runs otherwise.
   if (const char* e = std::getenv("ML_MATVEC")) {
     unsigned a = 0, b = 0, r = 0, g = 0, f = 0;
     const int n = std::sscanf(e, "%u,%u,%u,%u,%u", &a, &b, &r, &g, &f);
-    if ((n != 4 && n != 5) || a > 6 || r == 0 || r > 64 || (a == 1 && (g == 0 || g > 16)) || f > 2)
+    if ((n != 4 && n != 5) || a > 6 || r > 64 || (r == 0 && a < 2) ||
+        (a == 1 && (g == 0 || g > 16)) || f > 2)
       fail("ML_MATVEC = \"", e,
-           "\": expected kernel(0-6),workgroup,rows(1-64),groups(1-16)[,form(0-2)]");
-    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r, g, f};
+           "\": expected kernel(0-6),workgroup,rows(1-64; 0: the type's),groups(1-16)[,form(0-2)]");
+    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r ? r : xq_rows, g, f};
   }
   if (c.form == 2 && !has_load_unit(type)) c.form = 1;
   return c;
