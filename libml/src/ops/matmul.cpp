@@ -260,13 +260,14 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // integer kernel at 1928 against the direct kernel's 1794 from 8192 rows on (below, the
   // direct kernel stays ahead: 2880x2880 898 against 713), and 2795 against 703 on
   // 201088x2880 (4 rows there: 766).
-  // Session 4 (H200, h200-2026-12-03-s4-kq-matmul*.jsonl, matvec dispatch alone, copy 4285
-  // GB/s): loading every row unconditionally (FORM 1) or all rows' words first (FORM 2) instead
-  // of under a branch per row ran Q4_K 14336x4096 at 2080 GB/s against 1797 (FORM 1, 4 rows),
-  // Q6_K 4096x14336 at 1968 against 1764 and 4096x4096 1388 against 1188 (FORM 2, 2 rows), Q5_K
-  // 14336x4096 2057 against 1678 (FORM 2, 4 rows), and Q8_0 201088x2880 at 3714 against 757
-  // (FORM 1; FORM 0 there ran at a quarter of its H100 speed); llama3-8b tg128 170 -> 193-195
-  // tokens/s.
+  // Session 4 (H200, h200-2026-12-03-s4-kq2-*.jsonl, old and new defaults in one call;
+  // matvec dispatch alone, copy kernel 4305 GB/s): loading every row unconditionally (FORM 1)
+  // or all rows' words first (FORM 2) instead of under a branch per row ran Q4_K 14336x4096 at
+  // 2087 GB/s against 1807 (FORM 1, 4 rows), 4096x4096 1219 against 1062; Q6_K 4096x14336
+  // 1968 against 1777, 4096x4096 1395 against 1183 (FORM 2, 2 rows); Q5_K 14336x4096 2043
+  // against 1679 (FORM 2, 4 rows); Q8_0 14336x4096 2820 against 2743 and 201088x2880 1112
+  // against 652 (FORM 1; 3714 against 757 in the call before: that shape varies between
+  // calls). llama3-8b tg32 profile: Q4_K 2.78 -> 2.42 ms per token, Q6_K 0.83 -> 0.76.
   uint32_t xq_rows = 4, form = 0;
   switch (type) {
     case Type::Q4_K:
