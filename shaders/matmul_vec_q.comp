@@ -11,6 +11,10 @@
 // every workgroup re-read and re-rounded before. Rounding x to 8 bits alone (llama.cpp's q8_1) moves results
 // by ~1e-3 of |row| |x|; with X_RESIDUAL the rounding's remainder is rounded to int8 too and
 // dotted with the same weight words (one more dot4 per word), ~1e-5.
+// FORM says how a unit's rows are loaded: 0 under a branch per row, 1 unconditionally (rows
+// past the slice clamped), 2 every row's words (quant_dot.glsl's load_unit) before the first
+// product. Most invocations run one unit, so what a unit keeps in flight sets the speed: on an
+// H200 FORM 1 or 2 ran Q4_K-Q6_K 10-25% faster than 0 (vec_config says which per type).
 #extension GL_GOOGLE_include_directive : require
 #if USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_arithmetic : require

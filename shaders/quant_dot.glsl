@@ -148,22 +148,14 @@ float dot_unit(uint bb, uint j) {
 #define QU 64u
 uint x_offset(uint u, uint b) { return u * 64u + b * 32u; }
 uint kbyte(uvec3 s, uint i) { return (s[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
-// get_scale_min_k4 on the 12 scale bytes held in three words.
-#if FORM == 0
-vec2 scale_min(uvec3 s, uint is) {
-  if (is < 4u) return vec2(kbyte(s, is) & 63u, kbyte(s, is + 4u) & 63u);
-  const uint q4 = kbyte(s, is + 4u);
-  return vec2((q4 & 0xFu) | ((kbyte(s, is - 4u) >> 6) << 4), (q4 >> 4) | ((kbyte(s, is) >> 6) << 4));
-}
-#else
-// Without a branch (is differs between the invocations of a subgroup): both forms, selected.
+// get_scale_min_k4 on the 12 scale bytes held in three words; both of its forms computed and
+// one selected, without a branch (is differs between the invocations of a subgroup).
 vec2 scale_min(uvec3 s, uint is) {
   const uint a = kbyte(s, is & 7u), b = kbyte(s, is + 4u), c = kbyte(s, (is - 4u) & 7u);
   const uvec2 lo = uvec2(a, b) & 63u;
   const uvec2 hi = uvec2((b & 0xFu) | ((c >> 6) << 4), (b >> 4) | ((a >> 6) << 4));
   return vec2(mix(hi, lo, bvec2(is < 4u)));
 }
-#endif
 // block_q4_K: f16 d, f16 dmin, scales[12], (q5_K: qh[32]), qs[128]; v = d * sc * q - dmin * m.
 #if W_ALIGNED16
 #define W_U128(b) w4[(b) >> 4]
