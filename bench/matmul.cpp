@@ -23,40 +23,51 @@ struct Shape {
   uint64_t m, k;  // rows, row length
 };
 constexpr Shape kShapes[] = {
+    {"llama-8b attn_k", 1024, 4096},
     {"llama-8b attn_q", 4096, 4096},
     {"llama-8b ffn_up", 14336, 4096},
+    {"llama-8b ffn_down", 4096, 14336},
     {"gpt-oss attn_o", 2880, 2880},
     {"gpt-oss output", 201088, 2880},
+};
+
+struct Ms {
+  double all = 0;     // every dispatch
+  double matvec = 0;  // without quantize_x's
 };
 
 // Mean ms per matmul of `rec` (its `per_submit` matmuls, each one dispatch per row slice
 // plus quantize_x's where x is quantized first): the sum of the dispatches' times. With `warm`, the
 // GPU first runs it for at least 60 ms: an idle H100 runs its cores at a fraction of the boost
 // clock, which made decode-type kernels measure 4-5x slower than under a model's steady load.
-double gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, bool warm) {
+Ms gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, bool warm) {
   using clock = std::chrono::steady_clock;
   for (const auto start = clock::now();
        warm && clock::now() - start < std::chrono::milliseconds(60);)
     rec.submit();
-  double total = 0;
+  Ms total;
   for (int i = 0; i < reps; ++i) {
     rec.submit();
-    for (const auto& t : rec.timings()) total += t.ms;
+    for (const auto& t : rec.timings()) {
+      total.all += t.ms;
+      if (!t.label.starts_with("quantize_x")) total.matvec += t.ms;
+    }
   }
-  return total / double(reps) / double(per_submit);
+  const double n = double(reps) * double(per_submit);
+  return {total.all / n, total.matvec / n};
 }
 
 // Times W x for n tokens: a dispatch alone first (an estimate), then as many as make a
 // submit ~4 ms so the GPU stays busy between timestamps. x_q: where the integer matvec
 // quantizes x once per matmul (as the Vulkan backend passes it), or null.
-double time_matmul(ml::vk::Device& device, const ml::ops::GpuWeight& w, const ml::vk::Buffer& x,
+Ms time_matmul(ml::vk::Device& device, const ml::ops::GpuWeight& w, const ml::vk::Buffer& x,
                    uint64_t n, const ml::vk::Buffer& y, int reps, const ml::vk::Buffer* x_q) {
   const auto kernel = ml::ops::MatmulKernel::automatic;
   // A fresh QuantizedX per matmul: every timing includes its quantize_x dispatch.
   ml::ops::QuantizedX q{x_q};
   ml::vk::Recorder one(device, true);
   ml::ops::matmul(one, w, x, n, y, kernel, x_q ? &q : nullptr);
-  const double ms = gpu_ms(one, 1, 1, false);
+  const double ms = gpu_ms(one, 1, 1, false).all;
   const int per_submit = int(std::clamp(4.0 / ms, 1.0, 200.0));
   ml::vk::Recorder rec(device, true);
   for (int i = 0; i < per_submit; ++i) {
@@ -74,10 +85,12 @@ int main(int argc, char** argv) {
   uint64_t tokens = 512;
   int reps = 10, device_index = -1;
   bool skip_tiled = false;
+  std::vector<std::string> shape_names;
   app.add_option("--type", types, "weight types (default: every GPU type)");
   app.add_option("--tokens", tokens, "tokens for the tiled test")->check(CLI::Range(2, 65536));
   app.add_option("--reps", reps, "timed repetitions")->check(CLI::Range(1, 10000));
   app.add_flag("--no-tiled", skip_tiled, "only the one-token matvec");
+  app.add_option("--shape", shape_names, "shapes by model name, e.g. \"llama-8b ffn_up\" (default: all)");
   std::vector<std::string> configs = {""};
   app.add_option(
       "--matvec-config", configs,
@@ -107,6 +120,9 @@ int main(int argc, char** argv) {
     for (Type type : list)
       for (const Shape& s : kShapes) {
         if (s.k % ml::gguf::traits(type).block_size) continue;  // K-quants need k % 256 == 0
+        if (!shape_names.empty() &&
+            std::find(shape_names.begin(), shape_names.end(), s.model) == shape_names.end())
+          continue;
         nlohmann::json base = {
             {"model", s.model}, {"type", ml::gguf::type_name(type)}, {"m", s.m}, {"k", s.k}};
         try {
@@ -137,9 +153,12 @@ int main(int argc, char** argv) {
             j["n"] = 1;
             if (!config.empty()) j["config"] = config;
             try {
-              const double ms = time_matmul(device, gw, x, 1, y, reps, x_q.get());
-              j["ms"] = ms;
-              j["GB/s"] = double(s.m * rb) / (ms * 1e-3) / 1e9;
+              // GB/s counts quantize_x's time; "matvec GB/s" the matvec's dispatches alone
+              // (a decode shares quantize_x between the matmuls of one x).
+              const Ms ms = time_matmul(device, gw, x, 1, y, reps, x_q.get());
+              j["ms"] = ms.all;
+              j["GB/s"] = double(s.m * rb) / (ms.all * 1e-3) / 1e9;
+              j["matvec GB/s"] = double(s.m * rb) / (ms.matvec * 1e-3) / 1e9;
             } catch (const ml::Error& e) {
               j["error"] = e.what();
             }
@@ -150,7 +169,7 @@ int main(int argc, char** argv) {
             j["test"] = "matmul_tiled";
             j["n"] = tokens;
             try {
-              const double ms = time_matmul(device, gw, x, tokens, y, reps, nullptr);
+              const double ms = time_matmul(device, gw, x, tokens, y, reps, nullptr).all;
               j["ms"] = ms;
               j["TFLOP/s"] = 2.0 * double(s.m) * double(s.k) * double(tokens) / (ms * 1e-3) / 1e12;
             } catch (const ml::Error& e) {

@@ -11,6 +11,10 @@
 // every workgroup re-read and re-rounded before. Rounding x to 8 bits alone (llama.cpp's q8_1) moves results
 // by ~1e-3 of |row| |x|; with X_RESIDUAL the rounding's remainder is rounded to int8 too and
 // dotted with the same weight words (one more dot4 per word), ~1e-5.
+// FORM says how a unit's rows are loaded: 0 under a branch per row, 1 unconditionally (rows
+// past the slice clamped), 2 every row's words (quant_dot.glsl's load_unit) before the first
+// product. Most invocations run one unit, so what a unit keeps in flight sets the speed: on an
+// H200 FORM 1 or 2 ran Q4_K-Q6_K 10-25% faster than 0 (vec_config says which per type).
 #extension GL_GOOGLE_include_directive : require
 #if USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -151,15 +155,30 @@ void main() {
   for (uint i = 0u; i < ROWS; ++i) {
     const uint g = first + i;
     valid[i] = wg * ROWS + i < p.n_rows_grid && g >= p.row_begin && g < p.row_end;
-    rb[i] = p.w_base + (g - p.row_begin) * p.row_bytes;
+    // A row outside the slice reads the slice's last row (FORM 1, 2 load it unconditionally);
+    // its sum is never written.
+    rb[i] = p.w_base + (clamp(g, p.row_begin, p.row_end - 1u) - p.row_begin) * p.row_bytes;
     acc[i] = 0.0;
   }
   const uint n_units = p.k / QU;
   for (uint u = tid; u < n_units; u += gl_WorkGroupSize.x) {
-    for (uint b = 0u; b < NXB; ++b) quantize_x(xo + x_offset(u, b), b);
     const uint blk = u / (QK / QU), j = u % (QK / QU);
+#if FORM == 2
+    // Every row's weight words first, then x: all of the invocation's loads are in flight
+    // before the first use (a workgroup's invocations mostly run one unit each).
+    WUnit wu[ROWS];
+    for (uint i = 0u; i < ROWS; ++i) wu[i] = load_unit(rb[i] + blk * BLOCK_BYTES, j);
+#endif
+    for (uint b = 0u; b < NXB; ++b) quantize_x(xo + x_offset(u, b), b);
     for (uint i = 0u; i < ROWS; ++i)
+#if FORM == 2
+      acc[i] += dot_loaded(wu[i], j);
+#elif FORM == 1
+      // No branch per row: the compiler may issue every row's loads before the first use.
+      acc[i] += dot_unit(rb[i] + blk * BLOCK_BYTES, j);
+#else
       if (valid[i]) acc[i] += dot_unit(rb[i] + blk * BLOCK_BYTES, j);
+#endif
   }
 
 #if USE_SUBGROUP

@@ -99,11 +99,15 @@ float dot_unit(uint bb, uint j) {
 }
 #elif defined(TYPE_Q8_0)
 // block_q8_0: f16 d, int8 qs[32]: the bytes are already int8x4 words.
-float dot_unit(uint bb, uint j) {
-  const uvec4 a = w_u128(bb + 2u), b = w_u128(bb + 18u);
+struct WUnit {
+  uvec4 a, b;
+  float d;
+};
+WUnit load_unit(uint bb, uint j) { return WUnit(w_u128(bb + 2u), w_u128(bb + 18u), w_f16(bb)); }
+float dot_loaded(WUnit u, uint j) {
   ivec2 s = ivec2(0);
-  for (uint c = 0u; c < 4u; ++c) s += dotx(a[c], c) + dotx(b[c], 4u + c);
-  return w_f16(bb) * xmul(0u, s);
+  for (uint c = 0u; c < 4u; ++c) s += dotx(u.a[c], c) + dotx(u.b[c], 4u + c);
+  return u.d * xmul(0u, s);
 }
 #elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
 // The grid through a 256-entry table in shared memory indexed by a whole qs byte: entry =
@@ -144,11 +148,13 @@ float dot_unit(uint bb, uint j) {
 #define QU 64u
 uint x_offset(uint u, uint b) { return u * 64u + b * 32u; }
 uint kbyte(uvec3 s, uint i) { return (s[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
-// get_scale_min_k4 on the 12 scale bytes held in three words.
+// get_scale_min_k4 on the 12 scale bytes held in three words; both of its forms computed and
+// one selected, without a branch (is differs between the invocations of a subgroup).
 vec2 scale_min(uvec3 s, uint is) {
-  if (is < 4u) return vec2(kbyte(s, is) & 63u, kbyte(s, is + 4u) & 63u);
-  const uint q4 = kbyte(s, is + 4u);
-  return vec2((q4 & 0xFu) | ((kbyte(s, is - 4u) >> 6) << 4), (q4 >> 4) | ((kbyte(s, is) >> 6) << 4));
+  const uint a = kbyte(s, is & 7u), b = kbyte(s, is + 4u), c = kbyte(s, (is - 4u) & 7u);
+  const uvec2 lo = uvec2(a, b) & 63u;
+  const uvec2 hi = uvec2((b & 0xFu) | ((c >> 6) << 4), (b >> 4) | ((a >> 6) << 4));
+  return vec2(mix(hi, lo, bvec2(is < 4u)));
 }
 // block_q4_K: f16 d, f16 dmin, scales[12], (q5_K: qh[32]), qs[128]; v = d * sc * q - dmin * m.
 #if W_ALIGNED16
@@ -156,29 +162,38 @@ vec2 scale_min(uvec3 s, uint is) {
 #else
 #define W_U128(b) w_u128(b)
 #endif
-float dot_unit(uint bb, uint j) {
-  const uvec4 head = W_U128(bb);  // f16 d, f16 dmin, scales[12]
-  const vec2 sm0 = scale_min(head.yzw, 2u * j), sm1 = scale_min(head.yzw, 2u * j + 1u);
+// The unit's words: head = f16 d, f16 dmin, scales[12]; qa, qb its 32 qs bytes; (Q5_K) ha,
+// hb the block's qh[32] (bits 2j, 2j + 1 of byte l are the unit's fifth bits).
+struct WUnit {
+  uvec4 head, qa, qb;
+#if defined(TYPE_Q5_K)
+  uvec4 ha, hb;
+#endif
+};
+WUnit load_unit(uint bb, uint j) {
 #if defined(TYPE_Q4_K)
   const uint qs = bb + 16u + 32u * j;
+  return WUnit(W_U128(bb), W_U128(qs), W_U128(qs + 16u));
 #else
   const uint qs = bb + 48u + 32u * j;
-  const uvec4 ha = W_U128(bb + 16u), hb = W_U128(bb + 32u);  // qh: bit 2j + h of byte l
+  return WUnit(W_U128(bb), W_U128(qs), W_U128(qs + 16u), W_U128(bb + 16u), W_U128(bb + 32u));
 #endif
-  const uvec4 qa = W_U128(qs), qb = W_U128(qs + 16u);
+}
+float dot_loaded(WUnit u, uint j) {
+  const vec2 sm0 = scale_min(u.head.yzw, 2u * j), sm1 = scale_min(u.head.yzw, 2u * j + 1u);
   ivec2 s0 = ivec2(0), s1 = ivec2(0);
   for (uint c = 0u; c < 4u; ++c) {
-    uint a0 = qa[c] & M4, b0 = qb[c] & M4, a1 = (qa[c] >> 4) & M4, b1 = (qb[c] >> 4) & M4;
+    uint a0 = u.qa[c] & M4, b0 = u.qb[c] & M4, a1 = (u.qa[c] >> 4) & M4, b1 = (u.qb[c] >> 4) & M4;
 #if defined(TYPE_Q5_K)
-    a0 |= ((ha[c] >> (2u * j)) & 0x01010101u) << 4;
-    b0 |= ((hb[c] >> (2u * j)) & 0x01010101u) << 4;
-    a1 |= ((ha[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
-    b1 |= ((hb[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
+    a0 |= ((u.ha[c] >> (2u * j)) & 0x01010101u) << 4;
+    b0 |= ((u.hb[c] >> (2u * j)) & 0x01010101u) << 4;
+    a1 |= ((u.ha[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
+    b1 |= ((u.hb[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
 #endif
     s0 += dotx(a0, c) + dotx(b0, 4u + c);
     s1 += dotx(a1, 8u + c) + dotx(b1, 12u + c);
   }
-  const vec2 dm = unpackHalf2x16(head.x);
+  const vec2 dm = unpackHalf2x16(u.head.x);
   return dm.x * (sm0.x * xmul(0u, s0) + sm1.x * xmul(1u, s1)) -
          dm.y * (sm0.y * (xs[0] + xs[1]) + sm1.y * (xs[2] + xs[3]));
 }
@@ -191,26 +206,42 @@ uint x_offset(uint u, uint b) {
   return (u >> 2) * 256u + ((u >> 1) & 1u) * 128u + (u & 1u) * 32u + b * 64u;
 }
 // block_q6_K: ql[128], qh[64], int8 scales[16], f16 d; v = d * sc * (q - 32).
-float dot_unit(uint bb, uint j) {
+// The unit's words: la, lb its 32 ql bytes, ha, hb the half's qh[32], sa, sb its four scales.
+struct WUnit {
+  uvec4 la, lb, ha, hb;
+  uint sa, sb;
+  float d;
+};
+WUnit load_unit(uint bb, uint j) {
   const uint n = j >> 1, c0 = j & 1u;
   const uint ql = bb + 64u * n + 32u * c0, qh = bb + 128u + 32u * n;
-  const uvec4 la = w_u128(ql), lb = w_u128(ql + 16u), ha = w_u128(qh), hb = w_u128(qh + 16u);
+  // scales 8n + 2c + (l >= 16): quarter c0 at bytes 2c0, 2c0 + 1; quarter c0 + 2 four on.
+  return WUnit(w_u128(ql), w_u128(ql + 16u), w_u128(qh), w_u128(qh + 16u),
+               w_u16(bb + 192u + 8u * n + 2u * c0), w_u16(bb + 196u + 8u * n + 2u * c0),
+               w_f16(bb + 208u));
+}
+float dot_loaded(WUnit u, uint j) {
+  const uint sh = 2u * (j & 1u);
   ivec2 s[4] = ivec2[4](ivec2(0), ivec2(0), ivec2(0), ivec2(0));  // quarter c0 halves 0 and 1, quarter c0 + 2 halves 0 and 1
   for (uint c = 0u; c < 4u; ++c) {
-    const uint sh = 2u * c0;
-    s[0] += dotx((la[c] & M4) | (((ha[c] >> sh) & 0x03030303u) << 4), c);
-    s[1] += dotx((lb[c] & M4) | (((hb[c] >> sh) & 0x03030303u) << 4), 4u + c);
-    s[2] += dotx(((la[c] >> 4) & M4) | (((ha[c] >> (sh + 4u)) & 0x03030303u) << 4), 8u + c);
-    s[3] += dotx(((lb[c] >> 4) & M4) | (((hb[c] >> (sh + 4u)) & 0x03030303u) << 4), 12u + c);
+    s[0] += dotx((u.la[c] & M4) | (((u.ha[c] >> sh) & 0x03030303u) << 4), c);
+    s[1] += dotx((u.lb[c] & M4) | (((u.hb[c] >> sh) & 0x03030303u) << 4), 4u + c);
+    s[2] += dotx(((u.la[c] >> 4) & M4) | (((u.ha[c] >> (sh + 4u)) & 0x03030303u) << 4), 8u + c);
+    s[3] += dotx(((u.lb[c] >> 4) & M4) | (((u.hb[c] >> (sh + 4u)) & 0x03030303u) << 4), 12u + c);
   }
-  // scales 8n + 2c + (l >= 16): quarter c0 at bytes 2c0, 2c0 + 1; quarter c0 + 2 four on.
-  const uint sa = w_u16(bb + 192u + 8u * n + 2u * c0), sb = w_u16(bb + 196u + 8u * n + 2u * c0);
-  const float r = float(sext8(sa)) * (xmul(0u, s[0]) - 32.0 * xs[0]) +
-                  float(sext8(sa >> 8)) * (xmul(0u, s[1]) - 32.0 * xs[1]) +
-                  float(sext8(sb)) * (xmul(1u, s[2]) - 32.0 * xs[2]) +
-                  float(sext8(sb >> 8)) * (xmul(1u, s[3]) - 32.0 * xs[3]);
-  return w_f16(bb + 208u) * r;
+  const float r = float(sext8(u.sa)) * (xmul(0u, s[0]) - 32.0 * xs[0]) +
+                  float(sext8(u.sa >> 8)) * (xmul(0u, s[1]) - 32.0 * xs[1]) +
+                  float(sext8(u.sb)) * (xmul(1u, s[2]) - 32.0 * xs[2]) +
+                  float(sext8(u.sb >> 8)) * (xmul(1u, s[3]) - 32.0 * xs[3]);
+  return u.d * r;
 }
 #else
 #error "quant_dot.glsl: no integer dot product for this type"
+#endif
+
+// Types that split a unit into its loads (WUnit, load_unit) and their use (dot_loaded):
+// matmul_vec_q.comp's FORM 2 loads every row's words before the first product.
+#if defined(TYPE_Q8_0) || defined(TYPE_Q4_K) || defined(TYPE_Q5_K) || defined(TYPE_Q6_K)
+#define HAS_LOAD_UNIT 1
+float dot_unit(uint bb, uint j) { return dot_loaded(load_unit(bb, j), j); }
 #endif

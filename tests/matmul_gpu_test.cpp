@@ -155,7 +155,11 @@ TEST_F(MatmulGpu, MatvecSeveralTokens) {
 TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
   const std::pair<const char*, bool> configs[] = {
       {"", true},         {"", false},        {"3,0,4,0", false}, {"2,64,3,0", false},
-      {"4,0,2,0", false}, {"5,64,8,0", true}, {"6,0,3,0", true},  {"2,0,4,0", true}};
+      {"4,0,2,0", false}, {"5,64,8,0", true}, {"6,0,3,0", true},  {"2,0,4,0", true},
+      // FORM 1 and 2 (every row loaded, the ragged last workgroup's extra rows clamped to the
+      // last row): with x_q, in-kernel rounding and the plain-integer fallback.
+      {"5,0,4,0,1", true}, {"5,64,8,0,2", true}, {"3,0,3,0,2", false}, {"2,0,2,0,1", false},
+      {"5,0,0,0,0", true}};  // the type's rows, FORM 0
   for (auto [config, with_x_q] : configs) {
     if (*config) setenv("ML_MATVEC", config, 1);
     const bool single = config[0] == '4' || config[0] == '6';

@@ -188,6 +188,9 @@ struct VecConfig {
   uint32_t workgroup;  // staged and q8: invocations (0: sized by k); direct: sized by k
   uint32_t rows;       // rows per workgroup
   uint32_t groups;     // staged: 8-value groups per invocation and row per step
+  uint32_t form = 0;   // integer kernels: how a unit's rows are loaded (matmul_vec_q.comp's
+                       // FORM: 0 under a branch per row, 1 unconditionally, 2 all rows' words
+                       // before the first use)
 };
 
 // Types with a matmul_vec_q.comp decode (quant_dot.glsl), and the values of one unit there.
@@ -208,6 +211,11 @@ uint32_t q8_unit(Type type) {
     default:
       return 0;
   }
+}
+
+// Types whose quant_dot.glsl decode splits into load_unit and dot_loaded (FORM 2).
+bool has_load_unit(Type type) {
+  return type == Type::Q8_0 || type == Type::Q4_K || type == Type::Q5_K || type == Type::Q6_K;
 }
 
 // q8: whether the integer kernel may be used (automatic); vec keeps the float-x kernels,
@@ -252,20 +260,49 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // integer kernel at 1928 against the direct kernel's 1794 from 8192 rows on (below, the
   // direct kernel stays ahead: 2880x2880 898 against 713), and 2795 against 703 on
   // 201088x2880 (4 rows there: 766).
-  const uint32_t xq_rows = type == Type::Q6_K || type == Type::Q8_0 ? 2u : 4u;
-  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192)) c = {VecKernel::xq, 0, xq_rows, 0};
-  // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups" with
-  // kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
-  // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual. A q8 kernel
-  // applies
-  // only where it may (q8 and a type that has one); the type's default runs otherwise.
-  if (const char* e = std::getenv("ML_MATVEC")) {
-    unsigned a = 0, b = 0, r = 0, g = 0;
-    if (std::sscanf(e, "%u,%u,%u,%u", &a, &b, &r, &g) != 4 || a > 6 || r == 0 || r > 64 ||
-        (a == 1 && (g == 0 || g > 16)))
-      fail("ML_MATVEC = \"", e, "\": expected kernel(0-6),workgroup,rows(1-64),groups(1-16)");
-    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r, g};
+  // Session 4 (H200, h200-2026-12-03-s4-kq2-*.jsonl, old and new defaults in one call;
+  // matvec dispatch alone, copy kernel 4305 GB/s): loading every row unconditionally (FORM 1)
+  // or all rows' words first (FORM 2) instead of under a branch per row ran Q4_K 14336x4096 at
+  // 2087 GB/s against 1807 (FORM 1, 4 rows), 4096x4096 1219 against 1062; Q6_K 4096x14336
+  // 1968 against 1777, 4096x4096 1395 against 1183 (FORM 2, 2 rows); Q5_K 14336x4096 2043
+  // against 1679 (FORM 2, 4 rows); Q8_0 14336x4096 2820 against 2743 and 201088x2880 1112
+  // against 652 (FORM 1; 3714 against 757 in the call before: that shape varies between
+  // calls). llama3-8b tg32 profile: Q4_K 2.78 -> 2.42 ms per token, Q6_K 0.83 -> 0.76.
+  uint32_t xq_rows = 4, form = 0;
+  switch (type) {
+    case Type::Q4_K:
+      form = 1;
+      break;
+    case Type::Q5_K:
+      form = 2;
+      break;
+    case Type::Q6_K:
+      xq_rows = 2, form = 2;
+      break;
+    case Type::Q8_0:
+      xq_rows = 2, form = 1;
+      break;
+    default:
+      break;
   }
+  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192))
+    c = {VecKernel::xq, 0, xq_rows, 0, form};
+  // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups[,form]"
+  // with kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
+  // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual; rows 0 keeps
+  // the type's integer-kernel rows; form (0-2, default 0) is the integer kernels' FORM (1 where
+  // the type has no load_unit). A q8 kernel applies only where it may (q8 and a type that has
+  // one); the type's default runs otherwise.
+  if (const char* e = std::getenv("ML_MATVEC")) {
+    unsigned a = 0, b = 0, r = 0, g = 0, f = 0;
+    const int n = std::sscanf(e, "%u,%u,%u,%u,%u", &a, &b, &r, &g, &f);
+    if ((n != 4 && n != 5) || a > 6 || r > 64 || (r == 0 && a < 2) ||
+        (a == 1 && (g == 0 || g > 16)) || f > 2)
+      fail("ML_MATVEC = \"", e,
+           "\": expected kernel(0-6),workgroup,rows(1-64; 0: the type's),groups(1-16)[,form(0-2)]");
+    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r ? r : xq_rows, g, f};
+  }
+  if (c.form == 2 && !has_load_unit(type)) c.form = 1;
   return c;
 }
 
@@ -324,6 +361,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     const bool aligned = (w.type == Type::Q4_K || w.type == Type::Q5_K) &&
                          gguf::row_bytes(w.type, w.k) % 16 == 0 && w.offset % 16 == 0;
     defines.push_back({"W_ALIGNED16", aligned ? "1" : "0"});
+    defines.push_back({"FORM", cat(c.form)});
     shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL byte table
   } else if (staged) {
     source = "matmul_vec_staged.comp";
