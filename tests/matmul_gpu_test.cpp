@@ -339,6 +339,17 @@ TEST_F(MatmulGpu, ExpertMatvecSelectsRowsById) {
     }
 }
 
+// gpt-oss's expert rows (2880 values: 90 MXFP4 blocks) take the 128-invocation workgroup that
+// covers every block in one pass (record_vec).
+TEST_F(MatmulGpu, ExpertMatvecMxfp4GptOssRows) {
+  for (bool per_slot : {false, true}) {
+    SCOPED_TRACE(per_slot ? "x per slot" : "shared x");
+    EXPECT_LE(check_expert(*device_, *ring_, Type::MXFP4, 5, 7, 2880, 2, 2, per_slot, nullptr,
+                           MatmulKernel::automatic, true),
+              kQ8Tolerance);
+  }
+}
+
 TEST_F(MatmulGpu, ExpertIdOutOfRangeGivesNaN) {
   const uint64_t m = 4, k = 32;
   const auto w = quant::random_blocks(Type::Q8_0, 2 * m * k, 1);

@@ -332,6 +332,23 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                 QuantizedX* x_q, const MatmulEpilogue& epilogue) {
   vk::Device& device = rec.device();
   VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
+  // gpt-oss's MXFP4 expert matmuls (2880x2880, 4 experts: 90 units per row) on the H200
+  // (h200-2026-12-03-s4-mx-*.jsonl, bench_generate --profile, 72 per token): 128 invocations,
+  // every unit in one pass, 1481 -> 1359 us per token against 64 doing two passes (tg128
+  // 245 -> 251 tok/s); at 128, 2 rows 1453, 1 row 1736; 256 invocations 1889; 8 rows at 64
+  // 1827. Not the bank conflicts of the 256-entry grid table: a 16-entry one (none, twice
+  // the lookups) ran 1670 at 64 and 1440 at 128.
+  if (ids && w.type == Type::MXFP4 && c.kernel >= VecKernel::q8 && c.workgroup == 0 &&
+      w.k / q8_unit(w.type) > 64 && w.k / q8_unit(w.type) <= 128)
+    c.workgroup = 128;
+  // Tuning override for the expert matmul alone (bench_generate): ML_MATVEC_ID =
+  // "workgroup,rows" for its integer kernel.
+  if (const char* e = std::getenv("ML_MATVEC_ID"); e && ids && c.kernel >= VecKernel::q8) {
+    unsigned b = 0, r = 0;
+    if (std::sscanf(e, "%u,%u", &b, &r) != 2 || r == 0 || r > 64)
+      fail("ML_MATVEC_ID = \"", e, "\": expected workgroup,rows(1-64)");
+    c.workgroup = b, c.rows = r;
+  }
   // Without the caller's buffer (or where its blocks exceed one binding) the integer kernel
   // quantizes x itself.
   const uint64_t n_x = ids && x_per_slot ? n_tokens * n_used : n_tokens;
