@@ -175,8 +175,8 @@ TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
                                       &dispatches, with_x_q);
         EXPECT_LE(e, tolerance);
         EXPECT_GT(e, 0.0);  // x was rounded: the float kernel did not run
-        // By default Q8_0 below 65536 rows keeps the float-x direct kernel (vec_config).
-        EXPECT_EQ(dispatches, pre && (*config || type != Type::Q8_0) ? 2u : 1u);
+        // x quantized first (quantize_x), then the integer matvec; every type by default.
+        EXPECT_EQ(dispatches, pre ? 2u : 1u);
       }
     }
     unsetenv("ML_MATVEC");
@@ -334,7 +334,7 @@ TEST_F(MatmulGpu, ExpertMatvecSelectsRowsById) {
           EXPECT_LE(check_expert(*device_, *ring_, type, 5, 19, k, 2, 3, per_slot, &dispatches,
                                  MatmulKernel::automatic, with_x_q),
                     kQ8Tolerance);
-          EXPECT_EQ(dispatches, with_x_q && type != Type::Q8_0 ? 2u : 1u) << with_x_q;
+          EXPECT_EQ(dispatches, with_x_q ? 2u : 1u) << with_x_q;
         }
     }
 }

@@ -285,8 +285,11 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
     default:
       break;
   }
-  if (q8 && has_q8 && (type != Type::Q8_0 || rows >= 8192))
-    c = {VecKernel::xq, 0, xq_rows, 0, form};
+  // Q8_0 below 8192 rows stayed on the direct kernel while its x cost a quantize_x dispatch
+  // of its own: on gpt-oss-20b (H200, h200-2026-12-03-s4-mx-call1-generate.jsonl) the integer
+  // kernel ran q/k/v/o in ~781 us per token against 1105, but o's input then took 154 us of
+  // quantize_x. Attention now writes that input quantized alongside, as rmsnorm does q/k/v's.
+  if (q8 && has_q8) c = {VecKernel::xq, 0, xq_rows, 0, form};
   // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups[,form]"
   // with kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
   // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual; rows 0 keeps
