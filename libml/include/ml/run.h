@@ -87,6 +87,11 @@ class GreedyPipeline {
   // Drops a pass sent ahead whose token is not wanted (unwinding the session); next() may
   // not be called after.
   void stop();
+  // Host time in next(): recording and sending passes, and waiting for tokens.
+  struct Times {
+    double record_ms = 0, wait_ms = 0;
+  };
+  const Times& times() const { return times_; }
 
  private:
   // A token being read: of start()'s logits, or of a pass next() sent (`pass`).
@@ -100,6 +105,7 @@ class GreedyPipeline {
   Session& session_;
   Tensor feed_;
   std::vector<Pending> pending_;  // oldest first: at most two
+  Times times_;
 };
 
 struct SamplerParams {

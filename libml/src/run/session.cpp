@@ -1,6 +1,7 @@
 // The session: KV cache allocation (with a fit check against device memory), batched
 // prefill and greedy decoding over a backend.
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include "ml/run.h"
@@ -151,11 +152,19 @@ void GreedyPipeline::start(const Tensor& logits) {
 }
 
 int32_t GreedyPipeline::next(bool ahead) {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
   if (pending_.empty()) fail("GreedyPipeline::next: not started, or stopped");
+  const auto t0 = Clock::now();
   if (ahead) launch(session_.forward(feed_), true);
+  const auto t1 = Clock::now();
   int32_t id = 0;
   be_.read_finish(pending_.front().read, std::as_writable_bytes(std::span(&id, 1)));
   pending_.erase(pending_.begin());
+  times_.record_ms += ms(t0, t1);
+  times_.wait_ms += ms(t1, Clock::now());
   return id;
 }
 
