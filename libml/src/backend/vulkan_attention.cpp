@@ -86,7 +86,7 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
                                        {"SPLIT", split ? "1" : "0"},
                                        {"MAX_ITEMS", std::to_string(kSplitItems) + "u"},
                                        {"QUANTIZE", x_q ? "1" : "0"},
-                                       {"QUANTIZE_BINDING", uint32_t(b.size() - 1)},
+                                       {"QUANTIZE_BINDING", x_q ? uint32_t(b.size() - 1) : 0u},
                                        {"X_RESIDUAL", "1"}})),
                  b, bytes_of(p), vk::fold_groups(*device_, items, n_split), "attention");
   return y;
