@@ -29,6 +29,23 @@ constexpr Shape kShapes[] = {
     {"llama-8b ffn_down", 4096, 14336},
     {"gpt-oss attn_o", 2880, 2880},
     {"gpt-oss output", 201088, 2880},
+    // The small models' decode shapes, where a row has fewer units than the integer
+    // kernel's workgroup has invocations (k = 1024-2880).
+    {"llama-1b attn_q", 2048, 2048},
+    {"llama-1b attn_k", 512, 2048},
+    {"llama-1b ffn_up", 8192, 2048},
+    {"llama-1b ffn_down", 2048, 8192},
+    {"llama-1b output", 128256, 2048},
+    {"qwen3-0.6b attn_q", 2048, 1024},
+    {"qwen3-0.6b attn_k", 1024, 1024},
+    {"qwen3-0.6b attn_o", 1024, 2048},
+    {"qwen3-0.6b ffn_up", 3072, 1024},
+    {"qwen3-0.6b ffn_down", 1024, 3072},
+    {"gemma3-1b attn_q", 1024, 1152},
+    {"gemma3-1b ffn_up", 6912, 1152},
+    {"gpt-oss attn_q", 4096, 2880},
+    {"gpt-oss attn_k", 512, 2880},
+    {"gpt-oss attn_o 4096", 2880, 4096},
 };
 
 struct Ms {
@@ -94,9 +111,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> configs = {""};
   app.add_option(
       "--matvec-config", configs,
-      "ML_MATVEC values to compare (kernel,workgroup,rows,groups; kernel 0 direct, "
-      "1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding, 5 q8 on x quantized once "
-      "per matmul, 6 as 5 with a single rounding)");
+      "ML_MATVEC values to compare (kernel,workgroup,rows,groups[,form[,lanes]]; kernel 0 "
+      "direct, 1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding, 5 q8 on x quantized "
+      "once per matmul, 6 as 5 with a single rounding; lanes: invocations per group of rows)");
   app.add_option("--device", device_index, "Vulkan device index");
   try {
     app.parse(argc, argv);

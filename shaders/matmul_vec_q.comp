@@ -15,9 +15,19 @@
 // past the slice clamped), 2 every row's words (quant_dot.glsl's load_unit) before the first
 // product. Most invocations run one unit, so what a unit keeps in flight sets the speed: on an
 // H200 FORM 1 or 2 ran Q4_K-Q6_K 10-25% faster than 0 (vec_config says which per type).
+// LANES invocations share a group of ROWS rows; a workgroup holds workgroup / LANES groups.
+// A row of k = 1024-2880 has 16-90 units: LANES near that keeps every invocation busy where a
+// group as wide as the workgroup left half or more idle, and with RED 2 (LANES at most a
+// subgroup) a group's sums need no shared memory and no barrier.
+// RED says how a group's partial sums meet: 0 through shared memory (no subgroup
+// arithmetic), 1 subgroupAdd per subgroup then shared memory (LANES a multiple of the
+// subgroup size), 2 subgroupAdd (LANES = subgroup size) or subgroupClusteredAdd (LANES less).
 #extension GL_GOOGLE_include_directive : require
-#if USE_SUBGROUP
+#if RED >= 1
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+#if RED == 2
+#extension GL_KHR_shader_subgroup_clustered : require
 #endif
 #if INT_DOT
 #extension GL_EXT_spirv_intrinsics : require
@@ -66,9 +76,9 @@ float xs[4];
 #include "quant_dot.glsl"
 #define NXB (QU / 32u)
 
-#if USE_SUBGROUP
+#if RED == 1
 shared float red[ROWS * 64];  // one partial per subgroup (subgroups of at least 4)
-#else
+#elif RED == 0
 shared float red[ROWS * 256];
 #endif
 
@@ -131,21 +141,29 @@ void main() {
 #if defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
   fill_lut();
 #endif
+#if RED >= 1
+  // Groups as subgroups see them: a cluster, or whole subgroups, is one group.
+  const uint tid = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+#else
   const uint tid = gl_LocalInvocationID.x;
+#endif
+  const uint grp = tid / LANES, lane = tid % LANES;
+  const uint rows_wg = ROWS * (gl_WorkGroupSize.x / LANES);
   const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
   const uint z = gl_WorkGroupID.z;  // token (or token * n_used + slot)
+  const uint local = wg * rows_wg + grp * ROWS;  // the group's first row in the grid
 #if EXPERT
   const uint token = z / p.n_used, slot = z % p.n_used;
   const int id = ids[z];
   const bool bad_id = id < 0 || uint(id) >= p.n_expert;
   const uint expert = bad_id ? 0u : uint(id);  // its bias row (epilogue)
-  const uint first = (bad_id ? 0u : uint(id)) * p.m + wg * ROWS;
+  const uint first = (bad_id ? 0u : uint(id)) * p.m + local;
   const uint xo = token * p.x_stride + slot * p.x_slot_stride;
-  const uint row0 = wg * ROWS;
+  const uint row0 = local;
 #else
   const bool bad_id = false;
   const uint expert = 0u;
-  const uint first = p.row_begin + wg * ROWS;
+  const uint first = p.row_begin + local;
   const uint xo = z * p.x_stride;
   const uint row0 = first;
 #endif
@@ -154,14 +172,14 @@ void main() {
   uint rb[ROWS];
   for (uint i = 0u; i < ROWS; ++i) {
     const uint g = first + i;
-    valid[i] = wg * ROWS + i < p.n_rows_grid && g >= p.row_begin && g < p.row_end;
+    valid[i] = local + i < p.n_rows_grid && g >= p.row_begin && g < p.row_end;
     // A row outside the slice reads the slice's last row (FORM 1, 2 load it unconditionally);
     // its sum is never written.
     rb[i] = p.w_base + (clamp(g, p.row_begin, p.row_end - 1u) - p.row_begin) * p.row_bytes;
     acc[i] = 0.0;
   }
   const uint n_units = p.k / QU;
-  for (uint u = tid; u < n_units; u += gl_WorkGroupSize.x) {
+  for (uint u = lane; u < n_units; u += LANES) {
     const uint blk = u / (QK / QU), j = u % (QK / QU);
 #if FORM == 2
     // Every row's weight words first, then x: all of the invocation's loads are in flight
@@ -181,29 +199,40 @@ void main() {
 #endif
   }
 
-#if USE_SUBGROUP
+  // Lane i of the group writes row i.
+  float s = 0.0;
+#if RED == 2
   for (uint i = 0u; i < ROWS; ++i) {
-    const float s = subgroupAdd(acc[i]);
-    if (subgroupElect()) red[i * 64u + gl_SubgroupID] = s;
+#if LANES == SUBGROUP_SIZE
+    const float t = subgroupAdd(acc[i]);
+#else
+    const float t = subgroupClusteredAdd(acc[i], uint(LANES));
+#endif
+    if (lane == i) s = t;
+  }
+#elif RED == 1
+  for (uint i = 0u; i < ROWS; ++i) {
+    const float t = subgroupAdd(acc[i]);
+    if (subgroupElect()) red[i * 64u + gl_SubgroupID] = t;
   }
   barrier();
-  if (tid < ROWS && valid[tid]) {
-    float s = 0.0;
-    for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[tid * 64u + g];
-    const uint i = z * p.m + row0 + tid;
-    y[i] = bad_id ? uintBitsToFloat(0x7FC00000u) : epilogue(s, i, row0 + tid, expert);
-  }
+  // The group's subgroups are LANES / gl_SubgroupSize consecutive ones.
+  const uint per = LANES / gl_SubgroupSize;
+  if (lane < ROWS)
+    for (uint g = 0u; g < per; ++g) s += red[lane * 64u + grp * per + g];
 #else
   for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] = acc[i];
   barrier();
-  for (uint s = gl_WorkGroupSize.x / 2u; s > 0u; s >>= 1) {
-    if (tid < s)
-      for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] += red[i * 256u + tid + s];
+  for (uint h = LANES / 2u; h > 0u; h >>= 1) {
+    if (lane < h)
+      for (uint i = 0u; i < ROWS; ++i) red[i * 256u + tid] += red[i * 256u + tid + h];
     barrier();
   }
-  if (tid < ROWS && valid[tid])
-    y[z * p.m + row0 + tid] = bad_id ? uintBitsToFloat(0x7FC00000u)
-                                     : epilogue(red[tid * 256u], z * p.m + row0 + tid,
-                                                row0 + tid, expert);
+  if (lane < ROWS) s = red[lane * 256u + grp * LANES];
 #endif
+  if (lane < ROWS && local + lane < p.n_rows_grid && first + lane >= p.row_begin &&
+      first + lane < p.row_end) {
+    const uint i = z * p.m + row0 + lane;
+    y[i] = bad_id ? uintBitsToFloat(0x7FC00000u) : epilogue(s, i, row0 + lane, expert);
+  }
 }

@@ -195,6 +195,31 @@ TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
       HasSubstr("no integer matvec for weight type F16"));
 }
 
+// matmul_vec_q.comp with several groups of rows per workgroup (LANES invocations each, fewer
+// than a row's units or more): rows of 16-90 units (k = 1024 Q4_K, 2048, 1152 Q5_0, 2880 Q8_0
+// and MXFP4: odd unit counts), row counts that leave the last workgroup ragged, the sums
+// through subgroup clusters, whole subgroups and shared memory (shared 1), every FORM.
+TEST_F(MatmulGpu, MatvecQ8RowGroups) {
+  const char* configs[] = {"",           "5,64,4,0,1,16",   "5,64,2,0,2,8",  "5,128,3,0,0,32",
+                           "5,64,1,0,1,4", "5,256,4,0,1,64", "5,128,2,0,2,128", "5,64,4,0,1,16,1",
+                           "3,64,3,0,2,32,1", "2,0,4,0,1,0"};
+  const std::pair<Type, std::pair<uint64_t, uint64_t>> cases[] = {
+      {Type::Q4_K, {37, 1024}}, {Type::Q4_K, {13, 2048}}, {Type::Q6_K, {21, 1024}},
+      {Type::Q5_0, {29, 1152}}, {Type::Q8_0, {19, 2880}}, {Type::MXFP4, {11, 2880}}};
+  for (const char* config : configs) {
+    if (*config) setenv("ML_MATVEC", config, 1);
+    for (auto [type, shape] : cases) {
+      const auto [m, k] = shape;
+      SCOPED_TRACE(cat(gguf::type_name(type), " m=", m, " k=", k, " ML_MATVEC=", config));
+      const double e =
+          check_matmul(*device_, *ring_, type, m, k, 1, MatmulKernel::vec_q8, nullptr, true);
+      EXPECT_LE(e, kQ8Tolerance);
+      EXPECT_GT(e, 0.0);
+    }
+    unsetenv("ML_MATVEC");
+  }
+}
+
 // One QuantizedX shared by matmuls of the same x (the backend's q/k/v and gate/up): the
 // first records quantize_x.comp, the others read its blocks; a matmul that needs the other
 // variant (ML_MATVEC kernel 6: no residual) quantizes again. Every result against the CPU.
@@ -348,6 +373,21 @@ TEST_F(MatmulGpu, ExpertMatvecMxfp4GptOssRows) {
                            MatmulKernel::automatic, true),
               kQ8Tolerance);
   }
+}
+
+// The expert kernel with groups of rows (ML_MATVEC_ID workgroup,rows,lanes): gpt-oss's rows
+// of 90 blocks in one group per 128 invocations, in groups of 32 and 16 (several passes), and
+// a ragged last workgroup (7 rows).
+TEST_F(MatmulGpu, ExpertMatvecRowGroups) {
+  for (const char* config : {"128,1,32", "64,2,16", "128,4,128", "64,3,8"})
+    for (Type type : {Type::MXFP4, Type::Q8_0}) {
+      SCOPED_TRACE(cat(gguf::type_name(type), " ML_MATVEC_ID=", config));
+      setenv("ML_MATVEC_ID", config, 1);
+      EXPECT_LE(check_expert(*device_, *ring_, type, 5, 7, 2880, 2, 2, true, nullptr,
+                             MatmulKernel::automatic, true),
+                kQ8Tolerance);
+      unsetenv("ML_MATVEC_ID");
+    }
 }
 
 TEST_F(MatmulGpu, ExpertIdOutOfRangeGivesNaN) {

@@ -2,6 +2,7 @@
 // float64 dot products), then the Vulkan dispatch: matvec (decode), tiled (prefill), expert
 // (MoE) and the elementwise dequantize, all sliced when W exceeds maxStorageBufferRange.
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 
@@ -191,6 +192,9 @@ struct VecConfig {
   uint32_t form = 0;   // integer kernels: how a unit's rows are loaded (matmul_vec_q.comp's
                        // FORM: 0 under a branch per row, 1 unconditionally, 2 all rows' words
                        // before the first use)
+  uint32_t lanes = 0;  // integer kernels: invocations per group of rows (0: sized by k)
+  // integer kernels: the sums through shared memory only (the fallback, for tests)
+  bool no_subgroup = false;
 };
 
 // Types with a matmul_vec_q.comp decode (quant_dot.glsl), and the values of one unit there.
@@ -268,7 +272,12 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // against 1679 (FORM 2, 4 rows); Q8_0 14336x4096 2820 against 2743 and 201088x2880 1112
   // against 652 (FORM 1; 3714 against 757 in the call before: that shape varies between
   // calls). llama3-8b tg32 profile: Q4_K 2.78 -> 2.42 ms per token, Q6_K 0.83 -> 0.76.
-  uint32_t xq_rows = 4, form = 0;
+  // Session 5 (H200, h200-2026-12-03-s5-mv-*.jsonl): groups of rows sized by k
+  // (integer_groups) where a row has fewer units than the workgroup has invocations ran Q6_K
+  // 128256x2048 (llama3.2-1b's LM head) in 87.0 us against 136.9 (matvec dispatch alone);
+  // tg64 profile, us per token: llama3.2-1b Q4_K 829 -> 752, Q6_K 299 -> 251; qwen3-0.6b
+  // Q4_K 1142 -> 1132, Q6_K 367 -> 258 (its tied 151936x1024 LM head).
+  uint32_t xq_rows = 4, form = 0, lanes = 0;
   switch (type) {
     case Type::Q4_K:
       form = 1;
@@ -289,24 +298,55 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // of its own: on gpt-oss-20b (H200, h200-2026-12-03-s4-mx-call1-generate.jsonl) the integer
   // kernel ran q/k/v/o in ~781 us per token against 1105, but o's input then took 154 us of
   // quantize_x. Attention now writes that input quantized alongside, as rmsnorm does q/k/v's.
-  if (q8 && has_q8) c = {VecKernel::xq, 0, xq_rows, 0, form};
-  // Tuning override for bench_matmul --matvec-config: "kernel,workgroup,rows,groups[,form]"
-  // with kernel 0 direct, 1 staged, 2 q8, 3 q8 with plain integer products, 4 q8 without x's
-  // residual, 5 q8 on x quantized once per matmul, 6 as 5 without the residual; rows 0 keeps
-  // the type's integer-kernel rows; form (0-2, default 0) is the integer kernels' FORM (1 where
-  // the type has no load_unit). A q8 kernel applies only where it may (q8 and a type that has
-  // one); the type's default runs otherwise.
+  if (q8 && has_q8) c = {VecKernel::xq, 0, xq_rows, 0, form, lanes};
+  // Tuning override for bench_matmul --matvec-config:
+  // "kernel,workgroup,rows,groups[,form[,lanes]]" with kernel 0 direct, 1 staged, 2 q8, 3 q8
+  // with plain integer products, 4 q8 without x's residual, 5 q8 on x quantized once per
+  // matmul, 6 as 5 without the residual; rows 0 keeps the type's integer-kernel rows; form
+  // (0-2, default 0) is the integer kernels' FORM (1 where the type has no load_unit); lanes
+  // (a power of two, 0: sized by k) the invocations per group of rows; shared 1 sums them
+  // through shared memory without subgroup operations (the fallback, for tests). A q8 kernel
+  // applies only where it may (q8 and a type that has one); the type's default runs otherwise.
   if (const char* e = std::getenv("ML_MATVEC")) {
-    unsigned a = 0, b = 0, r = 0, g = 0, f = 0;
-    const int n = std::sscanf(e, "%u,%u,%u,%u,%u", &a, &b, &r, &g, &f);
-    if ((n != 4 && n != 5) || a > 6 || r > 64 || (r == 0 && a < 2) ||
-        (a == 1 && (g == 0 || g > 16)) || f > 2)
+    unsigned a = 0, b = 0, r = 0, g = 0, f = 0, l = 0, sh = 0;
+    const int n = std::sscanf(e, "%u,%u,%u,%u,%u,%u,%u", &a, &b, &r, &g, &f, &l, &sh);
+    if (n < 4 || a > 6 || r > 64 || (r == 0 && a < 2) || (a == 1 && (g == 0 || g > 16)) || f > 2 ||
+        l > 256 || (l & (l - 1)) || sh > 1)
       fail("ML_MATVEC = \"", e,
-           "\": expected kernel(0-6),workgroup,rows(1-64; 0: the type's),groups(1-16)[,form(0-2)]");
-    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r ? r : xq_rows, g, f};
+           "\": expected kernel(0-6),workgroup,rows(1-64; 0: the type's),groups(1-16)"
+           "[,form(0-2)[,lanes(power of two; 0: by k)[,shared(0-1)]]]");
+    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r ? r : xq_rows, g, f, l, sh == 1};
   }
   if (c.form == 2 && !has_load_unit(type)) c.form = 1;
   return c;
+}
+
+// matmul_vec_q.comp's groups of rows: LANES invocations per group and how their sums meet
+// (RED). Lanes sized by k cover a row's units in one pass (a power of two, at most the
+// workgroup, at least the rows, since lane i writes row i).
+struct IntegerGroups {
+  uint32_t lanes, red;
+};
+IntegerGroups integer_groups(const vk::Device& device, uint32_t wg, const VecConfig& c,
+                             uint64_t units) {
+  uint32_t lanes = c.lanes;
+  if (lanes == 0)
+    for (lanes = 1; lanes < units && lanes < wg;) lanes *= 2;
+  lanes = std::clamp(lanes, std::min(std::bit_ceil(c.rows), wg), wg);
+  if (c.rows > lanes)
+    fail("matmul: ", c.rows,
+         " rows per group need at least as many invocations, the workgroup has ", wg);
+  const auto& l = device.limits();
+  const uint32_t sg = l.subgroup_size;
+  uint32_t red = 0;
+  if (!c.no_subgroup && use_subgroups(device, wg) && wg % sg == 0) {
+    const bool clustered = l.subgroup_operations.find("clustered") != std::string::npos;
+    if (lanes > sg)
+      red = 1;
+    else if (lanes == sg || clustered)
+      red = 2;
+  }
+  return {lanes, red};
 }
 
 // quantize_x.comp's blocks of 32 values (80 bytes each) are stored in tiles of 32 blocks.
@@ -341,16 +381,18 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   // 245 -> 251 tok/s); at 128, 2 rows 1453, 1 row 1736; 256 invocations 1889; 8 rows at 64
   // 1827. Not the bank conflicts of the 256-entry grid table: a 16-entry one (none, twice
   // the lookups) ran 1670 at 64 and 1440 at 128.
+  // Session 5 (h200-2026-12-03-s5-mv-expert.jsonl, tg32 profile): groups of 32 invocations
+  // ("128,2,32") 1326 us per token, "128,4,32" 1389, "256,4,64" 1364, this default 1366: kept.
   if (ids && w.type == Type::MXFP4 && c.kernel >= VecKernel::q8 && c.workgroup == 0 &&
       w.k / q8_unit(w.type) > 64 && w.k / q8_unit(w.type) <= 128)
     c.workgroup = 128;
   // Tuning override for the expert matmul alone (bench_generate): ML_MATVEC_ID =
-  // "workgroup,rows" for its integer kernel.
+  // "workgroup,rows[,lanes]" for its integer kernel.
   if (const char* e = std::getenv("ML_MATVEC_ID"); e && ids && c.kernel >= VecKernel::q8) {
-    unsigned b = 0, r = 0;
-    if (std::sscanf(e, "%u,%u", &b, &r) != 2 || r == 0 || r > 64)
-      fail("ML_MATVEC_ID = \"", e, "\": expected workgroup,rows(1-64)");
-    c.workgroup = b, c.rows = r;
+    unsigned b = 0, r = 0, l = 0;
+    if (std::sscanf(e, "%u,%u,%u", &b, &r, &l) < 2 || r == 0 || r > 64 || l > 256 || (l & (l - 1)))
+      fail("ML_MATVEC_ID = \"", e, "\": expected workgroup,rows(1-64)[,lanes(power of two)]");
+    c.workgroup = b, c.rows = r, c.lanes = l;
   }
   // Without the caller's buffer (or where its blocks exceed one binding) the integer kernel
   // quantizes x itself.
@@ -364,7 +406,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
   const bool residual = c.kernel != VecKernel::q8_single && c.kernel != VecKernel::xq_single;
   const bool staged = c.kernel == VecKernel::staged && !(variant(w.type).element_bytes && w.k % 8);
   auto defines = type_defines(w.type);
-  uint32_t wg = 0, shared = 0;
+  uint32_t wg = 0, shared = 0, rows_wg = c.rows;
   const char* source = "matmul_vec.comp";
   if (integer) {
     source = "matmul_vec_q.comp";
@@ -373,6 +415,12 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                                : units >= 256 ? 256
                                : units >= 128 ? 128
                                               : 64);
+    const IntegerGroups g = integer_groups(device, wg, c, units);
+    rows_wg = c.rows * (wg / g.lanes);
+    // Plain numbers: the shader compares them in #if.
+    defines.push_back({"LANES", cat(g.lanes)});
+    defines.push_back({"RED", cat(g.red)});
+    defines.push_back({"SUBGROUP_SIZE", cat(device.limits().subgroup_size)});
     const bool int_dot = c.kernel != VecKernel::q8_plain && device.limits().integer_dot_product;
     defines.push_back({"INT_DOT", int_dot ? "1" : "0"});
     defines.push_back({"X_RESIDUAL", residual ? "1" : "0"});
@@ -399,7 +447,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     wg = matvec_workgroup(device, w.k);
   }
   defines.push_back({"ROWS", c.rows});
-  defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
+  if (!integer) defines.push_back({"USE_SUBGROUP", use_subgroups(device, wg) ? "1" : "0"});
   defines.push_back({"EXPERT", ids ? "1" : "0"});
   // x as vec4s when every token's (and slot's) x starts 16-byte aligned.
   defines.push_back({"X_VEC4", w.k % 4 == 0 ? "1" : "0"});
@@ -432,7 +480,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
               u32(n_used, "n_used"),
               u32(w.n_expert, "n_expert"),
               u32(grid_rows, "rows")};
-    const auto groups = vk::fold_groups(device, (grid_rows + c.rows - 1) / c.rows, z);
+    const auto groups = vk::fold_groups(device, (grid_rows + rows_wg - 1) / rows_wg, z);
     std::vector<vk::Binding> b = {
         {w.buffer, s.bind_offset, s.bind_size, false},
         pre ? vk::Binding{x_q->buffer, 0, x_blocks_bytes(x_floats / 32), false}
