@@ -224,7 +224,7 @@ bool has_load_unit(Type type) {
 
 // q8: whether the integer kernel may be used (automatic); vec keeps the float-x kernels,
 // whose error is f32 rounding only (gate D's 1e-4).
-VecConfig vec_config(Type type, uint64_t rows, bool q8) {
+VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   VecConfig c{VecKernel::direct, 0, 2, 0};
   switch (type) {
     case Type::F32:
@@ -276,11 +276,19 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
   // (integer_groups) where a row has fewer units than the workgroup has invocations ran Q6_K
   // 128256x2048 (llama3.2-1b's LM head) in 87.0 us against 136.9 (matvec dispatch alone);
   // tg64 profile, us per token: llama3.2-1b Q4_K 829 -> 752, Q6_K 299 -> 251; qwen3-0.6b
-  // Q4_K 1142 -> 1132, Q6_K 367 -> 258 (its tied 151936x1024 LM head).
+  // Q4_K 1142 -> 1132, Q6_K 367 -> 258 (its tied 151936x1024 LM head). Then, in the same
+  // call's bench_matmul (matvec dispatch alone, us), at k < 4096 Q4_K FORM 2 ran llama3.2-1b's
+  // q/k/o/gate 5.97/5.58/5.97/7.66 -> 5.49/5.06/5.49/7.14 and qwen3-0.6b's q/k/o/up/down
+  // 5.55/5.47/5.62/5.83/5.60 -> 4.97/4.86/5.08/5.23/5.37 (FORM 1 kept at k = 4096: 8B ffn_up
+  // 15.68 against 15.99). Q8_0 in groups of 32 invocations (rows of 90 and 128 units in 3
+  // and 4 passes instead of 64 or 128 invocations in 1-2): gpt-oss q 4096x2880 15.92 -> 7.66,
+  // k 512x2880 8.79 -> 6.03, o 2880x4096 9.54 -> 7.87, 8B ffn_up 14336x4096 22.36 -> 21.69;
+  // gpt-oss LM head 201088x2880 535 with 2 rows, 830 with 2 rows in groups of 32, 156 with 4 rows
+  // in groups of 32 (3942 GB/s; 2 rows in groups of 16: 174). Not yet measured in a decode.
   uint32_t xq_rows = 4, form = 0, lanes = 0;
   switch (type) {
     case Type::Q4_K:
-      form = 1;
+      form = k < 4096 ? 2 : 1;
       break;
     case Type::Q5_K:
       form = 2;
@@ -290,6 +298,8 @@ VecConfig vec_config(Type type, uint64_t rows, bool q8) {
       break;
     case Type::Q8_0:
       xq_rows = 2, form = 1;
+      // Rows of 64-128 units, as measured (gemma3's k = 1152 is not).
+      if (k >= 2048 && k <= 4096) lanes = 32, xq_rows = rows >= 65536 ? 4 : 2;
       break;
     default:
       break;
@@ -374,7 +384,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                 const vk::Buffer* ids, uint64_t n_used, uint64_t n_tokens, bool x_per_slot, bool q8,
                 QuantizedX* x_q, const MatmulEpilogue& epilogue) {
   vk::Device& device = rec.device();
-  VecConfig c = vec_config(w.type, w.m * w.n_expert, q8);
+  VecConfig c = vec_config(w.type, w.m * w.n_expert, w.k, q8);
   // gpt-oss's MXFP4 expert matmuls (2880x2880, 4 experts: 90 units per row) on the H200
   // (h200-2026-12-03-s4-mx-*.jsonl, bench_generate --profile, 72 per token): 128 invocations,
   // every unit in one pass, 1481 -> 1359 us per token against 64 doing two passes (tg128
