@@ -5,7 +5,8 @@
 // the one before on the device and is sent before that token is read; the first fed token is
 // random); "tg128 sync" feeds random ids from the host and waits for each token, and splits a
 // token's wall time into host recording (forward + argmax recorded) and submit-to-result (GPU
-// and wait). Speed does not depend on the ids. --profile adds the GPU time per op label, per
+// and wait); "host" is the host's time per token in queue submits, fence waits and descriptor
+// set writes. Speed does not depend on the ids. --profile adds the GPU time per op label, per
 // token, from timestamp queries (of the sync loop).
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -143,21 +144,37 @@ int main(int argc, char** argv) {
       const std::string tg_name = "tg" + std::to_string(n_decode);
       Split total, pipelined;
       double pipelined_ms = 0, sync_ms = 0;
+      // The host's time in the backend's blocking or costly calls, per token, by loop.
+      nlohmann::json host_times = nlohmann::json::object(), host_sync = nlohmann::json::object();
+      auto add_host = [&](nlohmann::json& to) {
+        for (const auto& t : be->take_op_times())
+          if (t.label.starts_with("host: ")) {
+            auto& e = to[t.label.substr(6)];
+            if (e.is_null()) e = {{"ms", 0.0}, {"count", 0.0}};
+            e["ms"] = e["ms"].get<double>() + t.ms / (reps * n_decode);
+            e["count"] = e["count"].get<double>() + double(t.count) / (reps * n_decode);
+          }
+      };
+      be->take_op_times();
       for (int r = 0; r < reps; ++r) {
         t0 = Clock::now();
         const Split p = decode_pipelined(session, *be, tg[0], n_decode);
         pipelined_ms += ms_since(t0);
         pipelined.record_ms += p.record_ms, pipelined.wait_ms += p.wait_ms;
+        add_host(host_times);
         t0 = Clock::now();
         const Split s = decode(session, *be, tg);
         sync_ms += ms_since(t0);
+        add_host(host_sync);
         total.record_ms += s.record_ms, total.wait_ms += s.wait_ms;
       }
       nlohmann::json jp = rate(tg_name, n_decode, pipelined_ms / reps);
+      jp["host"] = host_times;
       jp["record_ms_per_token"] = pipelined.record_ms / (reps * n_decode);
       jp["wait_ms_per_token"] = pipelined.wait_ms / (reps * n_decode);
       std::cout << jp.dump() << std::endl;
       nlohmann::json j = rate(tg_name + " sync", n_decode, sync_ms / reps);
+      j["host"] = host_sync;
       j["record_ms_per_token"] = total.record_ms / (reps * n_decode);
       j["wait_ms_per_token"] = total.wait_ms / (reps * n_decode);
       std::cout << j.dump() << std::endl;

@@ -117,7 +117,7 @@ struct Forward {
   const KvCache& kv;
   Tensor tokens;    // [T] I32
   Tensor pos;       // [T] I32
-  Tensor out_rows;  // [n_out] I32: the batch rows whose logits are wanted
+  Tensor out_rows;  // [n_out] I32: the batch rows whose logits are wanted (none: every row)
   int32_t pos0 = 0;
   int64_t n_tokens = 0;
   int64_t n_layer = 0;        // layers to run (≤ cfg.n_layer; fewer for debugging)

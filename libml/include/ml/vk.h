@@ -370,7 +370,8 @@ class Recorder {
   // Submits what is recorded so far without waiting and goes on in a new command buffer, so
   // the GPU works while the host records; submit() sends the rest and waits for all of it.
   void flush();
-  // flush() after every n commands (the first after at most 16); 0: only explicit flushes.
+  // flush() after every n commands (the first after at most 16), unless a submit_async()
+  // recording still runs; 0: only explicit flushes.
   void set_flush_every(uint32_t n) { flush_every_ = n; }
   size_t n_dispatches() const { return n_commands_; }
   size_t n_barriers() const { return n_barriers_; }
@@ -383,6 +384,13 @@ class Recorder {
   };
   // Per command, from timestamp queries, after submit() (empty without timing support).
   const std::vector<Timing>& timings() const { return timings_; }
+  // Host time in the calls that may block or cost more than recording a command: queue
+  // submits, fence waits, descriptor set writes (cache misses). Summed until taken.
+  struct HostTimes {
+    double submit_ms = 0, wait_ms = 0, sets_ms = 0;
+    uint64_t submits = 0, waits = 0, set_writes = 0;
+  };
+  HostTimes take_host_times() { return std::exchange(host_, {}); }
 
  private:
   static constexpr uint32_t kMaxBindings = 10;  // attention: 8, and its quantized output
@@ -423,6 +431,7 @@ class Recorder {
   std::vector<VkCommandBuffer> cmds_;  // chunks of one recording, cmds_[current_] recording
   size_t current_ = 0, n_sent_ = 0;    // n_sent_: chunks flush() has submitted
   uint32_t flush_every_ = 0, since_flush_ = 0;
+  uint32_t deferred_ = 0;  // commands a flush waited for the device (recorded())
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   std::vector<Sent> sent_;  // oldest first
@@ -438,6 +447,7 @@ class Recorder {
   std::vector<std::pair<SetKey, VkDescriptorSet>> sequence_;
   size_t n_sets_ = 0;                  // dispatches that took a set in this recording
   VkPipeline bound_ = VK_NULL_HANDLE;  // in cmd_
+  HostTimes host_;
   bool timing_ = false;
   bool recording_ = true;
   bool in_flight_ = false;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -44,7 +45,10 @@ VulkanBackend::VulkanBackend(const vk::DeviceOptions& options)
     : device_(std::make_unique<vk::Device>(options)),
       ring_(std::make_unique<vk::StagingRing>(*device_, 16ull << 20)),
       rec_(std::make_unique<vk::Recorder>(*device_)) {
-  rec_->set_flush_every(kFlushEvery);
+  // Tuning override (bench_generate): ML_FLUSH_EVERY = commands per chunk, 0 for none.
+  uint32_t every = kFlushEvery;
+  if (const char* e = std::getenv("ML_FLUSH_EVERY")) every = uint32_t(std::strtoul(e, nullptr, 10));
+  rec_->set_flush_every(every);
 }
 
 VulkanBackend::~VulkanBackend() {
@@ -138,7 +142,10 @@ void VulkanBackend::reset_transient() {
   sync_recorded();
   // Buffers the last pass did not take are not needed by passes of its shape; this pass's
   // become the next one's.
-  if (!spare_.empty()) rec_->wait_all();
+  if (!spare_.empty()) {
+    rec_->wait_all();
+    ++reset_waits_;
+  }
   spare_.clear();
   std::swap(previous_, transient_);
   transient_.clear();  // keeps its capacity: a pass's push_backs do not reallocate
@@ -202,8 +209,19 @@ void VulkanBackend::set_profiling(bool on) {
   rec_->restart(profiling_);
 }
 
+// GPU times per label (while profiling), then the host's time in the recorder's blocking
+// or costly calls (always), labelled "host: ...".
 std::vector<Backend::OpTime> VulkanBackend::take_op_times() {
-  return std::exchange(op_times_, {});
+  std::vector<OpTime> out = std::exchange(op_times_, {});
+  const vk::Recorder::HostTimes h = rec_->take_host_times();
+  auto host = [&](const char* label, double ms, uint64_t n) {
+    if (n > 0) out.push_back({label, ms, int64_t(n)});
+  };
+  host("host: vkQueueSubmit", h.submit_ms, h.submits);
+  host("host: fence waits", h.wait_ms, h.waits);
+  host("host: descriptor set writes", h.sets_ms, h.set_writes);
+  host("host: reset_transient waits", 0, std::exchange(reset_waits_, 0));
+  return out;
 }
 
 void VulkanBackend::upload(const Tensor& t, std::span<const std::byte> bytes, uint64_t offset) {

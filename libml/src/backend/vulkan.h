@@ -87,6 +87,7 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<vk::Recorder> rec_;
   bool profiling_ = false;
   std::vector<OpTime> op_times_;  // summed by label while profiling
+  uint64_t reset_waits_ = 0;       // reset_transient() waits for the device (buffers freed)
   // persistent_ by Tensor::id, null once freed; transient_ this forward pass's, by index;
   // previous_ the last pass's, by index, for this pass to take: index i takes previous_[i]
   // while the sizes match (a decode step asks for the sizes of the one before it, in order);

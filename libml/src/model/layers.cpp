@@ -155,7 +155,8 @@ Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il) 
 }
 
 Tensor lm_head(const Forward& f, const Tensor& x) {
-  Tensor cur = f.be.get_rows(x, f.out_rows);
+  // Every row (a one-token step, all logits) needs no gather: one stage less per token.
+  Tensor cur = f.out_rows ? f.be.get_rows(x, f.out_rows) : x;
   cur = norm(f, cur, f.w.output_norm);
   f.cb(cur, "result_norm", -1);
   cur = f.be.matmul(f.w.output, cur);

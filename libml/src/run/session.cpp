@@ -75,21 +75,18 @@ void Session::unwind(int64_t n) {
 // One forward pass at the next positions; the cache takes the tokens.
 Tensor Session::pass(const Tensor& ids, int64_t T, bool all_logits) {
   const Config& c = model_.config;
-  std::vector<int32_t> pos(static_cast<size_t>(T)), rows;
+  std::vector<int32_t> pos(static_cast<size_t>(T));
   std::iota(pos.begin(), pos.end(), int32_t(n_past_));
-  if (all_logits) {
-    rows.resize(size_t(T));
-    std::iota(rows.begin(), rows.end(), 0);
-  } else {
-    rows.push_back(int32_t(T - 1));
-  }
+  // The last row alone, unless it is every row (a one-token step) or all are wanted.
+  const int32_t last = int32_t(T - 1);
+  const Tensor rows = all_logits || T == 1 ? Tensor{} : upload_i32(be_, std::span(&last, 1));
   const Forward f{be_,
                   c,
                   model_.weights,
                   kv_,
                   ids,
                   upload_i32(be_, pos),
-                  upload_i32(be_, rows),
+                  rows,
                   int32_t(n_past_),
                   T,
                   options_.n_layer > 0 ? options_.n_layer : c.n_layer,
