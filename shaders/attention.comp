@@ -13,7 +13,8 @@
 // softmax (running max m and sum l, rescaling the accumulator) with no barrier in the key
 // loop; the clusters are joined once at the end in shared memory. Why: the layout below it
 // ran a barrier-separated score pass, a serial max over shared memory and then the value
-// rows in 8-key steps, each a round trip: 17-28 us per layer for <= 64 keys on the H200.
+// rows in 8-key steps, each a round trip: 17-28 us per layer for <= 64 keys on the H200,
+// 9.5-13 us this way (and pp512's attention 31% shorter).
 // Otherwise keys go in steps of WG, one invocation per key, values two dims per invocation.
 //
 // SPLIT = 0 writes o (the sink folded in). SPLIT = 1 writes (acc, m, l) per split to `part`

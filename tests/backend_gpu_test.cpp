@@ -110,8 +110,7 @@ TEST(BackendGpu, AttentionHeadDimsGqaRatiosSplitsAndWindows) {
               p.n_swa = n_swa;
               p.scale = 1.0f / std::sqrt(float(D));
               p.softcap = ratio == 4 ? 20.0f : 0.0f;
-              out.push_back(
-                  read_f32(*be, be->attention(q, k, v, kc, vc, sinks ? &s : nullptr, p)));
+              out.push_back(read_f32(*be, be->attention(q, k, v, kc, vc, sinks ? &s : nullptr, p)));
             }
             EXPECT_LE(rel_diff(out[0], out[1]), f16 ? 2e-3 : 1e-4);
           }

@@ -17,6 +17,8 @@ constexpr uint64_t kSplitItems = 128;
 // Most splits of one item (attention.comp's shared split_m / split_l).
 constexpr uint64_t kMaxSplits = 64;
 
+// Whether space-separated `words` (vk::Limits::subgroup_operations) hold w itself: "shuffle"
+// is not "shuffle_relative".
 bool has_word(const std::string& words, std::string_view w) {
   size_t at = 0;
   while ((at = words.find(w, at)) != std::string::npos) {
@@ -31,11 +33,6 @@ bool has_word(const std::string& words, std::string_view w) {
 bool env_is(const char* name, std::string_view value) {
   const char* e = std::getenv(name);
   return e && value == e;
-}
-
-uint64_t env_u(const char* name, uint64_t fallback) {
-  const char* e = std::getenv(name);
-  return e ? std::max<uint64_t>(1, std::strtoull(e, nullptr, 10)) : fallback;
 }
 
 }  // namespace
@@ -55,7 +52,8 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
   if (sinks) need(sinks->n_elements() == n_head, "attention", "one sink per head");
   Tensor y = scratch(gguf::Type::F32, {head_dim * n_head, T, 1, 1});
   // The clustered layout (attention.comp) needs subgroups of 8+ lanes with shuffles and rows of
-  // 8 lanes × a multiple of 8 dims; other shapes take the one-key-per-invocation layout.
+  // 8 lanes × a multiple of 8 dims; other shapes take the one-key-per-invocation layout, as
+  // does ML_ATTENTION=plain (to compare the two in one build).
   const vk::Limits& lim = device_->limits();
   const bool cluster = head_dim % 64 == 0 && lim.subgroup_size >= 8 &&
                        has_word(lim.subgroup_operations, "shuffle") &&
@@ -69,7 +67,9 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
   // The plain layout runs its keys' value sums one after another, so even a short cache is
   // split (64 keys in one workgroup per head took ~25 us per layer on the H200); a clustered
   // workgroup takes a whole step of keys in one memory round trip, so its splits are steps.
-  const uint64_t kMinChunk = cluster ? uint64_t(wg / 8 * kpl) * env_u("ML_ATTENTION_STEPS", 1) : 16;
+  // (H200, llama3.2-1b at 512-640 keys: splits of one step, of two and one workgroup of five
+  // steps all took 13 us per layer.)
+  const uint64_t kMinChunk = cluster ? uint64_t(wg / 8 * kpl) : 16;
   const uint64_t items = uint64_t(T * n_head);
   const int64_t span = ap.pos0 + T,
                 n_keys = ap.n_swa > 0 ? std::min<int64_t>(span, ap.n_swa) : span;
@@ -97,8 +97,8 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
   const bool f16 = k_cache.type == gguf::Type::F16;
   const bool split = n_split > 1;
   // Splits happen only for items ≤ 128 (wanted ≥ 2), with items · n_split ≤ 256.
-  need(!split || (items <= kSplitItems && items * n_split <= 2 * kSplitItems &&
-                   n_split <= kMaxSplits),
+  need(!split ||
+           (items <= kSplitItems && items * n_split <= 2 * kSplitItems && n_split <= kMaxSplits),
        "attention", items, " items in ", n_split, " splits");
   if (split && !attn_part_) {
     attn_part_ =
