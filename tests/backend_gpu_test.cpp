@@ -78,7 +78,7 @@ TEST(BackendGpu, DecodeAttentionSplitOverALongCache) {
 
 // The clustered layout (head_dims 64, 128, 256) against ops::attention: GQA ratios 1, 4 and
 // 8; keys in one step, split over workgroups (one token over 300 keys) and in several steps
-// of one workgroup (40 tokens: too many token·heads to split); a window whose ring of cells
+// of one workgroup (40 tokens of 8 or 16 heads: too many to split); a window whose ring of cells
 // has wrapped (the window crossing the ring's end); sinks; softcap; f16 caches, f32 at 64.
 TEST(BackendGpu, AttentionHeadDimsGqaRatiosSplitsAndWindows) {
   auto gpu = make_vulkan_backend();
