@@ -76,6 +76,46 @@ TEST(BackendGpu, DecodeAttentionSplitOverALongCache) {
       }
 }
 
+// The clustered layout (head_dims 64, 128, 256) against ops::attention: GQA ratios 1, 4 and
+// 8; keys in one step, split over workgroups (one token over 300 keys) and in several steps
+// of one workgroup (40 tokens of 8 or 16 heads: too many to split); a window whose ring of cells
+// has wrapped (the window crossing the ring's end); sinks; softcap; f16 caches, f32 at 64.
+TEST(BackendGpu, AttentionHeadDimsGqaRatiosSplitsAndWindows) {
+  auto gpu = make_vulkan_backend();
+  auto cpu = make_cpu_backend(1);
+  const int64_t HK = 2;
+  for (int64_t D : {64, 128, 256})
+    for (int64_t ratio : {1, 4, 8})
+      for (int64_t T : {1, 40})
+        for (int64_t past : {5, 300})
+          for (int32_t n_swa : {0, 100}) {
+            const bool sinks = n_swa > 0 && ratio != 4, f16 = ratio != 8 || D != 64;
+            const int64_t H = HK * ratio, cells = n_swa > 0 ? n_swa + 7 : past + T;
+            const Type kv = f16 ? Type::F16 : Type::F32;
+            SCOPED_TRACE(cat("head_dim ", D, " heads ", H, " tokens ", T, " past ", past,
+                             " window ", n_swa, " ", gguf::type_name(kv)));
+            std::vector<std::vector<float>> out;
+            for (Backend* be : {cpu.get(), gpu.get()}) {
+              const Tensor kc = be->alloc(kv, {D * HK, cells, 1, 1}, "k_cache");
+              const Tensor vc = be->alloc(kv, {D * HK, cells, 1, 1}, "v_cache");
+              const auto n = size_t(D * HK * past);
+              be->kv_store(kc, put_f32(*be, {D * HK, past}, randoms(n, uint64_t(D + 1))), 0);
+              be->kv_store(vc, put_f32(*be, {D * HK, past}, randoms(n, uint64_t(D + 2))), 0);
+              const Tensor q = put_f32(*be, {D, H, T}, randoms(size_t(D * H * T), 3, 2.0f));
+              const Tensor k = put_f32(*be, {D, HK, T}, randoms(size_t(D * HK * T), 4, 2.0f));
+              const Tensor v = put_f32(*be, {D, HK, T}, randoms(size_t(D * HK * T), 5));
+              const Tensor s = put_f32(*be, {H}, randoms(size_t(H), 6, 2.0f));
+              ops::AttentionParams p;
+              p.pos0 = int32_t(past);
+              p.n_swa = n_swa;
+              p.scale = 1.0f / std::sqrt(float(D));
+              p.softcap = ratio == 4 ? 20.0f : 0.0f;
+              out.push_back(read_f32(*be, be->attention(q, k, v, kc, vc, sinks ? &s : nullptr, p)));
+            }
+            EXPECT_LE(rel_diff(out[0], out[1]), f16 ? 2e-3 : 1e-4);
+          }
+}
+
 TEST(BackendGpu, ArgmaxOfVocabularySizedRowsAcrossParts) {
   auto gpu = make_vulkan_backend();
   auto cpu = make_cpu_backend(1);
