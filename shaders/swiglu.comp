@@ -1,6 +1,8 @@
 #version 460
 // y = silu(gate) * up (ggml_swiglu); with OAI gpt-oss's clamped variant (ggml_swiglu_oai):
-// g = min(gate, limit), u = clamp(up, -limit, limit), y = g * sigmoid(alpha * g) * (u + 1).
+// g = min(gate, limit), u = clamp(up, -limit, limit), y = g * sigmoid(alpha * g) * (u + 1);
+// with GELU y = gelu_tanh(gate) * up (ggml_geglu, Gemma's FFN):
+// gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 // With QUANTIZE (decode: y feeds the down projection's one-token matvec) an invocation does 4
 // values and the workgroup also writes them quantized for the integer matvec
 // (quantize_block.glsl).
@@ -16,6 +18,10 @@ float gated(uint i) {
   const float g = min(gate[i], p.limit);
   const float u = clamp(up[i], -p.limit, p.limit);
   return g / (1.0 + exp(-p.alpha * g)) * (u + 1.0);
+#elif GELU
+  const float x = gate[i];
+  const float t = clamp(0.79788456080286535588 * x * (1.0 + 0.044715 * x * x), -15.0, 15.0);
+  return 0.5 * x * (1.0 + tanh(t)) * up[i];
 #else
   const float g = gate[i];
   return g / (1.0 + exp(-g)) * up[i];
