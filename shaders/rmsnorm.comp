@@ -8,16 +8,18 @@
 // matvec (quantize_block.glsl), so that matvec needs no quantize dispatch of its own.
 //
 // Two shapes of the same math. REGISTERS (decode, one row of n = 4·NV4·WG values at most, on a
-// device with subgroup arithmetic and shuffles): every invocation loads its NV4 vec4s of x and
-// w at once and keeps them, the sum of squares is a subgroupAdd and one shared value per
-// subgroup, and the 8 invocations holding a 32-value block shuffle it to the first of them,
-// which quantizes it: why it is fast, one barrier and one read of x where the general shape has
-// a tree of log2(WG) barriers and reads x twice. The general shape (prefill, many rows) sums
+// device with subgroup shuffles): every invocation loads its NV4 vec4s of x and w at once and
+// keeps them, the sum of squares is a shuffle butterfly and one shared value per subgroup, and
+// the 8 invocations holding a 32-value block quantize it together (store_x_block_lanes): one
+// barrier and one read of x where the general shape has a tree of log2(WG) barriers, reads x
+// twice and quantizes a block on one invocation. The general shape (prefill, many rows) sums
 // strided squares with four loads in flight, reduces in a shared-memory tree and rereads x.
 #extension GL_GOOGLE_include_directive : require
 #if REGISTERS
-#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_shuffle_relative : require
+#define X_BLOCK_LANES 1
 #endif
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer X { float x[]; };
@@ -38,29 +40,62 @@ layout(binding = 3 + ADD + 2 * NORM2) writeonly buffer XQ { uvec4 xq4[]; };
 #endif
 
 #if REGISTERS
-shared float partial[WG];  // one value per subgroup (subgroups of at least one invocation)
+// Sums as float pairs (hi, lo): hi the rounded sum, lo what rounding left. The row's sum of
+// squares is then as exact as the CPU reference's double (ggml_float) and so its mean the
+// same float whatever the workgroup and subgroup sizes: with a float sum, a row's scale moved
+// by an ulp with the lane count, enough to flip a near-tie of a golden greedy step.
+vec2 two_sum(vec2 a, vec2 b) {
+  precise float s = a.x + b.x;
+  precise float bb = s - a.x;
+  precise float e = (a.x - (s - bb)) + (b.x - bb);
+  precise float t = e + (a.y + b.y);
+  precise float hi = s + t;
+  return vec2(hi, t - (hi - s));
+}
+
+vec2 squares(vec4 v) {
+  vec2 acc = vec2(0.0);
+  for (uint k = 0u; k < 4u; ++k) {
+    precise float q = v[k] * v[k];
+    acc = two_sum(acc, vec2(q, fma(v[k], v[k], -q)));
+  }
+  return acc;
+}
+
+shared vec2 partial[WG];  // one value per subgroup (subgroups of at least one invocation)
 #if NORM2
-shared float partial2[WG];
+shared vec2 partial2[WG];
 #endif
 
-// The row's sum of squares, from each invocation's part s: a subgroupAdd, then one shared
-// value per subgroup.
-float row_sum(float s, bool second) {
-  s = subgroupAdd(s);
+vec2 subgroup_sum(vec2 s) {
+  for (uint m = 1u; m < gl_SubgroupSize; m <<= 1)
+    s = two_sum(s, vec2(subgroupShuffleXor(s.x, m), subgroupShuffleXor(s.y, m)));
+  return s;  // two_sum is symmetric: the same on every lane
+}
+
+// The row's mean square, from each invocation's part s: a butterfly over the subgroup, one
+// shared value per subgroup, a butterfly over those.
+float row_mean(vec2 s, bool second) {
+  s = subgroup_sum(s);
+  vec2 t = vec2(0.0);
 #if NORM2
   if (second) {
     if (subgroupElect()) partial2[gl_SubgroupID] = s;
     barrier();
-    float sum = 0.0;
-    for (uint i = 0u; i < gl_NumSubgroups; ++i) sum += partial2[i];
-    return sum;
-  }
+    for (uint i = gl_SubgroupInvocationID; i < gl_NumSubgroups; i += gl_SubgroupSize)
+      t = two_sum(t, partial2[i]);
+  } else
 #endif
-  if (subgroupElect()) partial[gl_SubgroupID] = s;
-  barrier();
-  float sum = 0.0;
-  for (uint i = 0u; i < gl_NumSubgroups; ++i) sum += partial[i];
-  return sum;
+  {
+    if (subgroupElect()) partial[gl_SubgroupID] = s;
+    barrier();
+    for (uint i = gl_SubgroupInvocationID; i < gl_NumSubgroups; i += gl_SubgroupSize)
+      t = two_sum(t, partial[i]);
+  }
+  s = subgroup_sum(t);
+  // (hi + lo) / n rounded once, near enough: the quotient of hi and its remainder's share
+  const float n = float(p.n), q = s.x / n;
+  return q + (fma(-q, n, s.x) + s.y) / n;
 }
 
 void main() {
@@ -93,9 +128,9 @@ void main() {
     g2[c] = j < p.n ? vec4(w2[j], w2[j + 1u], w2[j + 2u], w2[j + 3u]) : vec4(0.0);
   }
 #endif
-  float s = 0.0;
-  for (uint c = 0u; c < NV4; ++c) s += dot(v[c], v[c]);
-  const float scale = 1.0 / sqrt(row_sum(s, false) / float(p.n) + p.eps);
+  vec2 s = vec2(0.0);
+  for (uint c = 0u; c < NV4; ++c) s = two_sum(s, squares(v[c]));
+  const float scale = 1.0 / sqrt(row_mean(s, false) + p.eps);
   for (uint c = 0u; c < NV4; ++c) {
     const uint j = 4u * (first4 + c * WG);
 #if ADD
@@ -111,9 +146,9 @@ void main() {
     }
   }
 #if NORM2
-  s = 0.0;
-  for (uint c = 0u; c < NV4; ++c) s += dot(v[c], v[c]);
-  const float scale2 = 1.0 / sqrt(row_sum(s, true) / float(p.n) + p.eps);
+  s = vec2(0.0);
+  for (uint c = 0u; c < NV4; ++c) s = two_sum(s, squares(v[c]));
+  const float scale2 = 1.0 / sqrt(row_mean(s, true) + p.eps);
   for (uint c = 0u; c < NV4; ++c) {
     const uint j = 4u * (first4 + c * WG);
     v[c] = v[c] * scale2 * g2[c];
@@ -126,13 +161,10 @@ void main() {
   }
 #endif
 #if QUANTIZE
-  // Lanes 8m..8m+7 hold block j4 / 8 (n % 32 == 0); their first lane gathers and stores it.
-  const uint at = lane & ~7u;
+  // Lanes 8m..8m+7 hold block j4 / 8 (n % 32 == 0) and store it together.
   for (uint c = 0u; c < NV4; ++c) {
     const uint j4 = first4 + c * WG;
-    vec4 b[8];
-    for (uint k = 0u; k < 8u; ++k) b[k] = subgroupShuffle(v[c], at + k);
-    if ((lane & 7u) == 0u && 4u * j4 < p.n) store_x_block(row * (p.n / 32u) + j4 / 8u, b);
+    store_x_block_lanes(row * (p.n / 32u) + j4 / 8u, v[c], lane & 7u, 4u * j4 < p.n);
   }
 #endif
 }

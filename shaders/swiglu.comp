@@ -5,8 +5,14 @@
 // gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 // With QUANTIZE (decode: y feeds the down projection's one-token matvec) an invocation does 4
 // values and the workgroup also writes them quantized for the integer matvec
-// (quantize_block.glsl).
+// (quantize_block.glsl): with LANES the 8 subgroup lanes of a block quantize it together
+// (store_x_block_lanes, no barrier), else WG/8 invocations a block each from shared memory.
 #extension GL_GOOGLE_include_directive : require
+#if LANES
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_shuffle_relative : require
+#define X_BLOCK_LANES 1
+#endif
 layout(local_size_x_id = 0) in;
 layout(binding = 0) readonly buffer G { float gate[]; };
 layout(binding = 1) readonly buffer U { float up[]; };
@@ -35,6 +41,20 @@ shared vec4 block_values[WG];
 #endif
 
 void main() {
+#if QUANTIZE && LANES
+  // i numbered by subgroup lane, so that lanes 8m..8m+7 hold block i / 8 (n % 32 == 0).
+  const uint i = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * WG +
+                 gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+  vec4 v = vec4(0.0);
+  if (4u * i < p.n) {
+    v = vec4(gated(4u * i), gated(4u * i + 1u), gated(4u * i + 2u), gated(4u * i + 3u));
+    y[4u * i] = v.x;
+    y[4u * i + 1u] = v.y;
+    y[4u * i + 2u] = v.z;
+    y[4u * i + 3u] = v.w;
+  }
+  store_x_block_lanes(i / 8u, v, gl_SubgroupInvocationID & 7u, 4u * i < p.n);
+#else
   const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
 #if QUANTIZE
   // i: 4 values (coalesced); then WG/8 invocations quantize a block each from shared memory.
@@ -59,5 +79,6 @@ void main() {
 #else
   if (i >= p.n) return;
   y[i] = gated(i);
+#endif
 #endif
 }

@@ -28,6 +28,20 @@ vk::Defines type_defines(gguf::Type type, bool& elementwise, int64_t k) {
           {"ELEMENTWISE", elementwise ? "1" : "0"}};
 }
 
+// Whether 8 subgroup lanes can quantize a block together (quantize_block.glsl
+// store_x_block_lanes): shuffles, relative shuffles, subgroups of 8 or more.
+bool block_lanes(const vk::Limits& l) {
+  auto has = [&](std::string_view op) {
+    const std::string_view ops = l.subgroup_operations;
+    for (size_t at = ops.find(op); at != std::string_view::npos; at = ops.find(op, at + 1))
+      if ((at == 0 || ops[at - 1] == ' ') &&
+          (at + op.size() == ops.size() || ops[at + op.size()] == ' '))
+        return true;
+    return false;
+  };
+  return l.subgroup_size >= 8 && has("shuffle") && has("shuffle_relative");
+}
+
 }  // namespace
 
 void VulkanBackend::elementwise(const vk::KernelSpec& s, std::initializer_list<vk::Binding> b,
@@ -219,9 +233,9 @@ Backend::NormSum VulkanBackend::rmsnorm_add_norm(const Tensor& x, const Tensor& 
   return Backend::rmsnorm_add_norm(x, w, add, w2, eps);
 }
 
-// Decode (a few rows): the row in registers, NV4 vec4s per invocation, where subgroups can sum
-// it and shuffle its blocks (see rmsnorm.comp); 0: the general kernel. One vec4 each where the
-// workgroup allows (H200, per rmsnorm: 2048 values 7.6 us at NV4 1, 8.9 at 2, 14.6 at 4);
+// Decode (a few rows): the row in registers, NV4 vec4s per invocation, where subgroup shuffles
+// can sum it and quantize its blocks (see rmsnorm.comp); 0: the general kernel. One vec4 each where
+// the workgroup allows (H200, per rmsnorm: 2048 values 7.6 us at NV4 1, 8.9 at 2, 14.6 at 4);
 // ML_RMSNORM_NV4 overrides NV4 (tuning).
 uint32_t VulkanBackend::registers_nv4(const Tensor& x) const {
   static const uint32_t tuned = [] {
@@ -230,9 +244,7 @@ uint32_t VulkanBackend::registers_nv4(const Tensor& x) const {
   }();
   const auto& l = device_->limits();
   const int64_t n = x.ne[0];
-  if (x.n_rows() > ops::kMatvecMaxTokens || n % 32 || !l.subgroup_arithmetic ||
-      l.subgroup_size < 8 || l.subgroup_operations.find("shuffle") == std::string::npos)
-    return 0;
+  if (x.n_rows() > ops::kMatvecMaxTokens || n % 32 || !block_lanes(l)) return 0;
   const uint32_t max_wg = std::min(l.max_workgroup_size[0], l.max_workgroup_invocations);
   for (uint32_t nv4 = tuned ? tuned : 1; nv4 <= 64; ++nv4)
     if (registers_wg(n, nv4) <= max_wg) return nv4;
@@ -416,6 +428,7 @@ Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* la
                                       {{"OAI", act == Act::swiglu_oai ? "1" : "0"},
                                        {"GELU", act == Act::geglu ? "1" : "0"},
                                        {"QUANTIZE", x_q ? "1" : "0"},
+                                       {"LANES", block_lanes(device_->limits()) ? "1" : "0"},
                                        {"X_RESIDUAL", "1"}})),
                  b, bytes_of(p), vk::fold_groups(*device_, (n + kWg - 1) / kWg), label);
   return y;
