@@ -134,7 +134,10 @@ void main() {
   for (uint c = 0u; c < NV4; ++c) {
     const uint j = 4u * (first4 + c * WG);
 #if ADD
-    v[c] = v[c] * scale * g[c] + res[c];
+    // precise: no fused multiply-add, so the sum is bit for bit rmsnorm's y then add.comp's
+    // (a forward pass with an observer keeps them apart and must give the same logits)
+    precise vec4 o = v[c] * scale * g[c] + res[c];
+    v[c] = o;
 #else
     v[c] = v[c] * scale * g[c];
 #endif
@@ -224,8 +227,8 @@ void main() {
     const vec4 v = vec4(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]);
     const vec4 g = p.has_w != 0u ? vec4(w[i], w[i + WG], w[i + 2u * WG], w[i + 3u * WG]) : vec4(1.0);
 #if ADD
-    const vec4 o = v * scale * g + vec4(r[base + i], r[base + i + WG], r[base + i + 2u * WG],
-                                        r[base + i + 3u * WG]);
+    precise vec4 o = v * scale * g + vec4(r[base + i], r[base + i + WG], r[base + i + 2u * WG],
+                                          r[base + i + 3u * WG]);
 #else
     const vec4 o = v * scale * g;
 #endif
@@ -237,7 +240,8 @@ void main() {
   for (; i < p.n; i += WG) {
     const float v = p.has_w != 0u ? x[base + i] * scale * w[i] : x[base + i] * scale;
 #if ADD
-    y[base + i] = v + r[base + i];
+    precise float o = v + r[base + i];
+    y[base + i] = o;
 #else
     y[base + i] = v;
 #endif

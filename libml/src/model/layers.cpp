@@ -122,20 +122,20 @@ Tensor attention(const Forward& f, const Tensor& x, int il, const Tensor* inp) {
   const LayerWeights& l = f.w.layers[size_t(il)];
   Tensor cur = norm(f, x, l.attn_norm, "attn_norm", il);
 
-  Tensor q = heads(f, linear(f, l.wq, l.bq, cur), c.n_head);
-  Tensor k = heads(f, linear(f, l.wk, l.bk, cur), c.n_head_kv);
-  Tensor v = heads(f, linear(f, l.wv, l.bv, cur), c.n_head_kv);
-  // The per-head q/k norms go into the rope op unless an observer wants them by name.
+  const Tensor q = heads(f, linear(f, l.wq, l.bq, cur), c.n_head);
+  const Tensor k = heads(f, linear(f, l.wk, l.bk, cur), c.n_head_kv);
+  const Tensor v = heads(f, linear(f, l.wv, l.bv, cur), c.n_head_kv);
+  // The per-head q/k norms run inside the rope op. An observer gets them from ops of their
+  // own beside it, off the path to the logits, which stay those of the pass without one.
   const Backend::QkNorm qk_norm{l.attn_q_norm, l.attn_k_norm, c.norm_eps};
-  const bool fuse_norm = l.attn_q_norm && !f.be.observed();
-  if (l.attn_q_norm && !fuse_norm) {
-    q = norm(f, q, l.attn_q_norm, "Qcur_normed", il);
-    k = norm(f, k, l.attn_k_norm, "Kcur_normed", il);
+  if (l.attn_q_norm && f.be.observed()) {
+    norm(f, q, l.attn_q_norm, "Qcur_normed", il);
+    norm(f, k, l.attn_k_norm, "Kcur_normed", il);
   }
   // One op ropes q and k and, where no query of the batch still reads the rows it takes,
   // stores k and v in the cache before attention (attend stores them after otherwise).
   const bool stored = store_early(f, il);
-  const Backend::QK roped = rope_qk(f, q, k, v, il, stored, fuse_norm ? &qk_norm : nullptr);
+  const Backend::QK roped = rope_qk(f, q, k, v, il, stored, l.attn_q_norm ? &qk_norm : nullptr);
   f.cb(roped.q, "Qcur", il);
   f.cb(roped.k, "Kcur", il);
   cur = attend(f, il, roped.q, roped.k, v, c.attn_scale, l.attn_sinks ? &l.attn_sinks : nullptr,

@@ -81,8 +81,8 @@ Tensor project(const Forward& f, const Tensor& w, const Tensor& b, const Tensor&
 // callers): attn_norm → Wq, Wk, Wv (+ biases) → per-head RMSNorm of q and k → RoPE with the
 // layer's parameters → attention over layer il's KV cache (its sliding window; sinks) → Wo
 // (+ bias). Biases, q/k norms and sinks enter when the layer has them (AttnSpec). Names
-// attn_norm, Qcur_normed and Kcur_normed (with q/k norms and an observer: else the norms run in
-// the rope op), Qcur, Kcur, kqv_out, attn_out.
+// attn_norm, Qcur_normed and Kcur_normed (with q/k norms; they run inside the rope op, and for
+// an observer also beside it), Qcur, Kcur, kqv_out, attn_out.
 // With inp, returns inp + that (the residual fused into Wo's matmul, see project).
 Tensor attention(const Forward& f, const Tensor& x, int il, const Tensor* inp = nullptr);
 
