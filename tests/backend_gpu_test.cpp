@@ -216,13 +216,22 @@ TEST(BackendGpu, NormAndSwigluQuantizeForTheNextMatvec) {
     const Tensor yn = gpu->matmul(w, n);
     const Tensor s = gpu->swiglu(g, u);
     const Tensor ys = gpu->matmul(w, s);
+    const Tensor e = gpu->geglu(g, u);
+    const Tensor ye = gpu->matmul(w, e);
+    const Backend::NormSum ns = gpu->rmsnorm_add_norm(x, norm_w, g, norm_w, 1e-5f);
+    const Tensor yns = gpu->matmul(w, ns.norm);
     const auto fused_n = read_f32(*gpu, yn), fused_s = read_f32(*gpu, ys);
+    const auto fused_e = read_f32(*gpu, ye), fused_ns = read_f32(*gpu, yns);
     for (const auto& op : gpu->take_op_times()) EXPECT_NE(op.label, "quantize_x");
     gpu->set_profiling(false);
     const Tensor n_copy = put_f32(*gpu, {k, T}, read_f32(*gpu, n));
     const Tensor s_copy = put_f32(*gpu, {k, T}, read_f32(*gpu, s));
+    const Tensor e_copy = put_f32(*gpu, {k, T}, read_f32(*gpu, e));
     EXPECT_EQ(fused_n, read_f32(*gpu, gpu->matmul(w, n_copy)));
     EXPECT_EQ(fused_s, read_f32(*gpu, gpu->matmul(w, s_copy)));
+    EXPECT_EQ(fused_e, read_f32(*gpu, gpu->matmul(w, e_copy)));
+    const Tensor ns_copy = put_f32(*gpu, {k, T}, read_f32(*gpu, ns.norm));
+    EXPECT_EQ(fused_ns, read_f32(*gpu, gpu->matmul(w, ns_copy)));
   }
 }
 

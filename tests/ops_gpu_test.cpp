@@ -102,6 +102,39 @@ TEST_F(OpsGpu, RmsNormWithAndWithoutWeight) {
   expect_close([&](Backend& be) { return be.rmsnorm(put_f32(be, {100, 3}, x), nullptr, 1e-5f); });
 }
 
+// Rows of whole 32-value blocks and at most kMatvecMaxTokens rows take the kernel that keeps
+// the row in registers (rmsnorm.comp REGISTERS), more rows the general one; both with the
+// residual added in the kernel (ADD): the same as rmsnorm, then add on the CPU; and
+// rmsnorm_add_norm (NORM2 in registers, two ops otherwise), its sum and its norm.
+TEST_F(OpsGpu, RmsNormRowsInRegistersAndWithResidual) {
+  for (const int64_t n : {64, 1152, 2048, 4096, 5120})
+    for (const int64_t rows : {1, 3, 8, 9}) {
+      SCOPED_TRACE(cat("n ", n, " rows ", rows));
+      const auto x = randoms(size_t(n * rows), 1, 4.0f), w = randoms(size_t(n), 2),
+                 r = randoms(size_t(n * rows), 3, 2.0f);
+      expect_close([&](Backend& be) {
+        const Tensor wt = put_f32(be, {n}, w);
+        return be.rmsnorm(put_f32(be, {n, rows}, x), &wt, 1e-6f);
+      });
+      expect_close([&](Backend& be) {
+        return be.rmsnorm(put_f32(be, {n, rows}, x), nullptr, 1e-5f);
+      });
+      expect_close([&](Backend& be) {
+        const Tensor wt = put_f32(be, {n}, w), rt = put_f32(be, {n, rows}, r);
+        return be.rmsnorm(put_f32(be, {n, rows}, x), &wt, 1e-6f, &rt);
+      });
+      const auto w2 = randoms(size_t(n), 4);
+      for (const bool second : {false, true})
+        expect_close([&](Backend& be) {
+          const Tensor wt = put_f32(be, {n}, w), rt = put_f32(be, {n, rows}, r);
+          const Tensor w2t = put_f32(be, {n}, w2);
+          const Backend::NormSum s =
+              be.rmsnorm_add_norm(put_f32(be, {n, rows}, x), wt, rt, w2t, 1e-6f);
+          return second ? s.norm : s.sum;
+        });
+    }
+}
+
 TEST_F(OpsGpu, RopeNormalNeoxPartialAndYarn) {
   const int64_t head_dim = 16, n_head = 3, T = 4;
   const auto x = randoms(size_t(head_dim * n_head * T), 5);

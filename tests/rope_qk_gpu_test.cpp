@@ -127,6 +127,49 @@ TEST(RopeQkGpu, StoreWritesTheCachesAsKvStoreDoes) {
       }
 }
 
+// With a QkNorm the GPU normalizes each head row inside the rope kernel (rope.comp NORM): the
+// same as the CPU's rmsnorm of q and k, then rope_qk, with and without the store, for the
+// head sizes of Qwen3 (128) and Gemma 3 (256) and small ones.
+TEST(RopeQkGpu, FusedQkNormMatchesRmsnormThenRope) {
+  auto gpu = make_vulkan_backend();
+  auto cpu = make_cpu_backend(1);
+  const int64_t H = 4, HK = 2, cells = 5;
+  for (const int64_t D : {16, 64, 128, 256})
+    for (ops::RopeParams p : rope_variants())
+      for (const int64_t T : {1, 3})
+        for (const bool store : {false, true}) {
+          SCOPED_TRACE(cat("head_dim ", D, " n_dims ", p.n_dims, " T ", T, " store ", store));
+          p.n_dims = int32_t(D) - (p.mode == ops::RopeMode::neox ? 4 : 0);
+          const auto q = randoms(size_t(D * H * T), 1, 3.0f),
+                     k = randoms(size_t(D * HK * T), 2, 3.0f), v = randoms(size_t(D * HK * T), 3),
+                     qw = randoms(size_t(D), 4), kw = randoms(size_t(D), 5);
+          const std::vector<int32_t> pos = {2, 3, 4};  // the store's pos0 + t
+          auto run = [&](Backend& be, bool fused) {
+            const Tensor kc = zeroed(be, Type::F32, {D * HK, cells, 1, 1});
+            const Tensor vc = zeroed(be, Type::F32, {D * HK, cells, 1, 1});
+            const Tensor pt = put_i32(be, {T}, std::vector<int32_t>(pos.begin(), pos.begin() + T));
+            const Backend::KvStore st{kc, vc, put_f32(be, {D, HK, T}, v), 2};
+            const Backend::QkNorm norm{put_f32(be, {D}, qw), put_f32(be, {D}, kw), 1e-6f};
+            Tensor qt = put_f32(be, {D, H, T}, q), kt = put_f32(be, {D, HK, T}, k);
+            if (!fused) {
+              qt = be.rmsnorm(qt, &norm.q, norm.eps);
+              kt = be.rmsnorm(kt, &norm.k, norm.eps);
+            }
+            const Backend::QK r =
+                be.rope_qk(qt, kt, pt, nullptr, p, store ? &st : nullptr, fused ? &norm : nullptr);
+            std::vector<float> all;
+            for (const auto& part :
+                 {read_f32(be, r.q), read_f32(be, r.k), cache_f32(be, kc), cache_f32(be, vc)})
+              all.insert(all.end(), part.begin(), part.end());
+            return all;
+          };
+          const auto want = run(*cpu, false);
+          EXPECT_LE(rel_diff(want, run(*cpu, true)), 1e-6);
+          EXPECT_LE(rel_diff(want, run(*gpu, true)), 1e-4);
+          EXPECT_LE(rel_diff(run(*gpu, false), run(*gpu, true)), 1e-5);
+        }
+}
+
 // Decode steps over a sliding-window ring (window = cells = 6) that wraps twice, then a
 // batch into a full cache: the GPU's rope_qk with the early store then attention equals the
 // CPU's reference order (rope, attention, kv_store after) at every step.

@@ -104,8 +104,20 @@ class Backend {
   virtual Tensor scale(const Tensor& a, float s) = 0;
   // cap · tanh(a / cap) (Gemma's final logit soft-capping).
   virtual Tensor softcap(const Tensor& a, float cap) = 0;
-  // RMSNorm over ne[0] of every row, times w ([ne[0]] F32) when w is given.
-  virtual Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps) = 0;
+  // RMSNorm over ne[0] of every row, times w ([ne[0]] F32) when w is given, then + add (x's
+  // shape: a residual) when given, in the same kernel: the result is that of rmsnorm, add.
+  virtual Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps,
+                         const Tensor* add = nullptr) = 0;
+  // sum = rmsnorm(x, &w, eps, &add) and norm = rmsnorm(sum, &w2, eps) in one op (Gemma 3's
+  // post-attention norm, residual add and FFN norm: one GPU stage for a decoded row).
+  struct NormSum {
+    Tensor sum, norm;
+  };
+  virtual NormSum rmsnorm_add_norm(const Tensor& x, const Tensor& w, const Tensor& add,
+                                   const Tensor& w2, float eps) {
+    const Tensor sum = rmsnorm(x, &w, eps, &add);
+    return {sum, rmsnorm(sum, &w2, eps)};
+  }
   // RoPE of x [head_dim, n_head, T] at positions pos [T] I32; freq_factors [n_dims/2] F32
   // (Llama 3 `rope_freqs.weight`) divide each pair's frequency when given.
   virtual Tensor rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
@@ -124,9 +136,16 @@ class Backend {
   struct QK {
     Tensor q, k;
   };
+  // With `norm`, q and k are first normalized per head (Qwen3's and Gemma 3's attn_q_norm,
+  // attn_k_norm: rmsnorm(q, &norm->q, norm->eps), rmsnorm(k, &norm->k, norm->eps)) in the
+  // same op: on the GPU the rope kernel normalizes each head row before rotating it.
+  struct QkNorm {
+    Tensor q, k;  // [head_dim] F32
+    float eps = 0;
+  };
   virtual QK rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos,
-                     const Tensor* freq_factors, const ops::RopeParams& p,
-                     const KvStore* store) = 0;
+                     const Tensor* freq_factors, const ops::RopeParams& p, const KvStore* store,
+                     const QkNorm* norm = nullptr) = 0;
   // Grouped-query attention of q [head_dim, n_head, T] (positions pos0..pos0+T-1) over the
   // keys before pos0 in k_cache/v_cache (position p in row p % n_cells) and the batch's own
   // k, v [head_dim, n_head_kv, T]; sinks [n_head] F32 optional → [head_dim * n_head, T].

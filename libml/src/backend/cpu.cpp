@@ -229,15 +229,17 @@ Tensor CpuBackend::softcap(const Tensor& a, float cap) {
   return y;
 }
 
-Tensor CpuBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
+Tensor CpuBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps, const Tensor* add) {
   const int64_t n = x.ne[0];
   if (w) need(w->n_elements() == n, "rmsnorm", cat(shape_string(x), " by ", shape_string(*w)));
+  if (add)
+    need(add->ne == x.ne, "rmsnorm", cat("add ", shape_string(*add), " to ", shape_string(x)));
   const float* xd = f32(x);
   const float* wd = w ? f32(*w) : nullptr;
   Tensor y = scratch(gguf::Type::F32, x.ne);
   float* yd = out_f32(y);
   for (int64_t r = 0; r < x.n_rows(); ++r) ops::rmsnorm(xd + r * n, wd, yd + r * n, n, eps);
-  return y;
+  return add ? this->add(y, *add) : y;
 }
 
 Tensor CpuBackend::rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
@@ -280,11 +282,13 @@ void CpuBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) {
   }
 }
 
-Backend::QK CpuBackend::rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos,
+Backend::QK CpuBackend::rope_qk(const Tensor& q_in, const Tensor& k_in, const Tensor& pos,
                                 const Tensor* freq_factors, const ops::RopeParams& p,
-                                const KvStore* store) {
-  need(q.ne[0] == k.ne[0] && q.ne[2] == k.ne[2], "rope_qk",
-       cat("q ", shape_string(q), " k ", shape_string(k)));
+                                const KvStore* store, const QkNorm* norm) {
+  need(q_in.ne[0] == k_in.ne[0] && q_in.ne[2] == k_in.ne[2], "rope_qk",
+       cat("q ", shape_string(q_in), " k ", shape_string(k_in)));
+  const Tensor q = norm ? rmsnorm(q_in, &norm->q, norm->eps) : q_in;
+  const Tensor k = norm ? rmsnorm(k_in, &norm->k, norm->eps) : k_in;
   if (!store) return {rope(q, pos, freq_factors, p), rope(k, pos, freq_factors, p)};
   need(store->v.ne == k.ne && store->pos0 >= 0, "rope_qk",
        cat("v ", shape_string(store->v), " k ", shape_string(k), " pos0 ", store->pos0));

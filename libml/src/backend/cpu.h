@@ -32,12 +32,12 @@ class CpuBackend final : public Backend {
   Tensor add_id(const Tensor& a, const Tensor& b, const Tensor& ids) override;
   Tensor scale(const Tensor& a, float s) override;
   Tensor softcap(const Tensor& a, float cap) override;
-  Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps) override;
+  Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps, const Tensor* add = nullptr) override;
   Tensor rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
               const ops::RopeParams& p) override;
   void kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) override;
   QK rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos, const Tensor* freq_factors,
-             const ops::RopeParams& p, const KvStore* store) override;
+             const ops::RopeParams& p, const KvStore* store, const QkNorm* norm = nullptr) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_cache,
                    const Tensor& v_cache, const Tensor* sinks,
                    const ops::AttentionParams& p) override;

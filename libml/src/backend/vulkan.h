@@ -43,12 +43,14 @@ class VulkanBackend final : public Backend {
   Tensor add_id(const Tensor& a, const Tensor& b, const Tensor& ids) override;
   Tensor scale(const Tensor& a, float s) override;
   Tensor softcap(const Tensor& a, float cap) override;
-  Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps) override;
+  Tensor rmsnorm(const Tensor& x, const Tensor* w, float eps, const Tensor* add = nullptr) override;
+  NormSum rmsnorm_add_norm(const Tensor& x, const Tensor& w, const Tensor& add, const Tensor& w2,
+                           float eps) override;
   Tensor rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
               const ops::RopeParams& p) override;
   void kv_store(const Tensor& cache, const Tensor& k, int32_t pos0) override;
   QK rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos, const Tensor* freq_factors,
-             const ops::RopeParams& p, const KvStore* store) override;
+             const ops::RopeParams& p, const KvStore* store, const QkNorm* norm = nullptr) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_cache,
                    const Tensor& v_cache, const Tensor* sinks,
                    const ops::AttentionParams& p) override;
@@ -74,12 +76,19 @@ class VulkanBackend final : public Backend {
                    std::span<const std::byte> push, uint64_t n, const char* label);
   void elementwise(const vk::Kernel& kernel, std::initializer_list<vk::Binding> bindings,
                    std::span<const std::byte> push, uint64_t n, const char* label);
-  Tensor gated(const Tensor& gate, const Tensor& up, const char* source, bool oai, float alpha,
+  // swiglu.comp's activations: silu, gpt-oss's clamped silu, tanh GELU.
+  enum class Act { swiglu, swiglu_oai, geglu };
+  Tensor gated(const Tensor& gate, const Tensor& up, const char* label, Act act, float alpha,
                float limit);
   Tensor binary(const Tensor& a, const Tensor& b, bool multiply);
+  // rmsnorm, + add, and the norm of that sum times w2 (rmsnorm.comp; w2 only where
+  // registers_nv4(x) is not 0).
+  NormSum normed(const Tensor& x, const Tensor* w, float eps, const Tensor* add, const Tensor* w2);
+  uint32_t registers_nv4(const Tensor& x) const;
+  uint32_t registers_wg(int64_t n, uint32_t nv4) const;
   // rope (k null) and rope_qk: one rope.comp dispatch over q's rows, then k's.
   QK roped(const Tensor& q, const Tensor* k, const Tensor& pos, const Tensor* freq_factors,
-           const ops::RopeParams& p, const KvStore* store);
+           const ops::RopeParams& p, const KvStore* store, const QkNorm* norm);
   Tensor rows_topk(const Tensor& x, int k, bool route, Tensor* weights);
 
   std::unique_ptr<vk::Device> device_;

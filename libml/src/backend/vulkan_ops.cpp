@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <ostream>
 
 namespace ml {
@@ -25,6 +26,20 @@ vk::Defines type_defines(gguf::Type type, bool& elementwise, int64_t k) {
           {"QK", qk},
           {"BLOCK_BYTES", bytes},
           {"ELEMENTWISE", elementwise ? "1" : "0"}};
+}
+
+// Whether 8 subgroup lanes can quantize a block together (quantize_block.glsl
+// store_x_block_lanes): shuffles, relative shuffles, subgroups of 8 or more.
+bool block_lanes(const vk::Limits& l) {
+  auto has = [&](std::string_view op) {
+    const std::string_view ops = l.subgroup_operations;
+    for (size_t at = ops.find(op); at != std::string_view::npos; at = ops.find(op, at + 1))
+      if ((at == 0 || ops[at - 1] == ' ') &&
+          (at + op.size() == ops.size() || ops[at + op.size()] == ' '))
+        return true;
+    return false;
+  };
+  return l.subgroup_size >= 8 && has("shuffle") && has("shuffle_relative");
 }
 
 }  // namespace
@@ -208,46 +223,105 @@ Tensor VulkanBackend::softcap(const Tensor& a, float cap) {
   return y;
 }
 
-Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps) {
+Tensor VulkanBackend::rmsnorm(const Tensor& x, const Tensor* w, float eps, const Tensor* add) {
+  return normed(x, w, eps, add, nullptr).sum;
+}
+
+Backend::NormSum VulkanBackend::rmsnorm_add_norm(const Tensor& x, const Tensor& w,
+                                                 const Tensor& add, const Tensor& w2, float eps) {
+  if (registers_nv4(x)) return normed(x, &w, eps, &add, &w2);
+  return Backend::rmsnorm_add_norm(x, w, add, w2, eps);
+}
+
+// Decode (a few rows): the row in registers, NV4 vec4s per invocation, where subgroup shuffles
+// can sum it and quantize its blocks (see rmsnorm.comp); 0: the general kernel. One vec4 each where
+// the workgroup allows (H200, per rmsnorm: 2048 values 7.6 us at NV4 1, 8.9 at 2, 14.6 at 4);
+// ML_RMSNORM_NV4 overrides NV4 (tuning).
+uint32_t VulkanBackend::registers_nv4(const Tensor& x) const {
+  static const uint32_t tuned = [] {
+    const char* e = std::getenv("ML_RMSNORM_NV4");
+    return e && std::atoi(e) > 0 ? uint32_t(std::atoi(e)) : 0u;
+  }();
+  const auto& l = device_->limits();
+  const int64_t n = x.ne[0];
+  if (x.n_rows() > ops::kMatvecMaxTokens || n % 32 || !block_lanes(l)) return 0;
+  const uint32_t max_wg = std::min(l.max_workgroup_size[0], l.max_workgroup_invocations);
+  for (uint32_t nv4 = tuned ? tuned : 1; nv4 <= 64; ++nv4)
+    if (registers_wg(n, nv4) <= max_wg) return nv4;
+  return 0;
+}
+
+// The workgroup for rows of n values at nv4 vec4s per invocation: whole subgroups.
+uint32_t VulkanBackend::registers_wg(int64_t n, uint32_t nv4) const {
+  const uint32_t sg = device_->limits().subgroup_size;
+  const uint32_t wg = (uint32_t(n / 4) + nv4 - 1) / nv4;
+  return std::max(sg, (wg + sg - 1) / sg * sg);
+}
+
+Backend::NormSum VulkanBackend::normed(const Tensor& x, const Tensor* w, float eps,
+                                       const Tensor* add, const Tensor* w2) {
   const int64_t n = x.ne[0];
   if (w) need(w->n_elements() == n, "rmsnorm", Shape{x}, " by ", Shape{*w});
-  Tensor y = scratch(gguf::Type::F32, x.ne);
+  if (w2) need(w2->n_elements() == n, "rmsnorm", Shape{x}, " by ", Shape{*w2});
+  if (add) need(add->ne == x.ne, "rmsnorm", "add ", Shape{*add}, " to ", Shape{x});
+  NormSum y{scratch(gguf::Type::F32, x.ne), w2 ? scratch(gguf::Type::F32, x.ne) : Tensor{}};
   struct Push {
     uint32_t n, n_rows, has_w;
     float eps;
   } p{u32(n, "rmsnorm"), u32(x.n_rows(), "rmsnorm"), w ? 1u : 0u, eps};
   const vk::Buffer& xb = f32(x, "rmsnorm");
-  // A whole row per workgroup: the widest workgroup keeps a 4096-wide row to a few steps.
-  const uint32_t wg = device_->workgroup_size(256);
-  // The quantizing variant keeps the row in shared memory: up to 4096 values (16 KB).
+  const uint32_t nv4 = registers_nv4(x);
+  // The general kernel keeps a quantized row in shared memory: up to 4096 values (16 KB).
+  // A sum without its norm feeds no matmul.
   constexpr int64_t kQuantizeMaxN = 4096;
-  const vk::Buffer* x_q = n <= kQuantizeMaxN ? quantize_alongside(y) : nullptr;
+  const vk::Buffer* x_q = (!add || w2) && (nv4 || n <= kQuantizeMaxN)
+                              ? quantize_alongside(w2 ? y.norm : y.sum)
+                              : nullptr;
   std::vector<vk::Binding> b{bind(*device_, xb), bind(*device_, w ? f32(*w, "rmsnorm") : xb),
-                             bind(*device_, buffer(y), true)};
+                             bind(*device_, buffer(y.sum), true)};
+  if (add) b.push_back(bind(*device_, f32(*add, "rmsnorm")));
+  if (w2) {
+    b.push_back(bind(*device_, f32(*w2, "rmsnorm")));
+    b.push_back(bind(*device_, buffer(y.norm), true));
+  }
   if (x_q) b.push_back(bind(*device_, *x_q, true));
-  rec_->dispatch(device_->kernel(spec("rmsnorm.comp", uint32_t(b.size()), sizeof(Push),
-                                      {{"QUANTIZE", x_q ? "1" : "0"},
-                                       {"QUANTIZE_MAX_N", uint32_t(kQuantizeMaxN)},
-                                       {"X_RESIDUAL", "1"}},
-                                      wg)),
-                 b, bytes_of(p), vk::fold_groups(*device_, p.n_rows), "rmsnorm");
+  const vk::Defines defines{
+      {"QUANTIZE", x_q ? "1" : "0"}, {"QUANTIZE_MAX_N", uint32_t(kQuantizeMaxN)},
+      {"X_RESIDUAL", "1"},           {"ADD", add ? "1" : "0"},
+      {"NORM2", w2 ? "1" : "0"},     {"REGISTERS", nv4 ? "1" : "0"},
+      {"NV4", nv4 ? nv4 : 1u}};
+  // The general kernel: a whole row per workgroup, the widest keeps a 4096-wide row to a few
+  // steps.
+  const uint32_t wg = nv4 ? registers_wg(n, nv4) : device_->workgroup_size(256);
+  rec_->dispatch(
+      device_->kernel(spec("rmsnorm.comp", uint32_t(b.size()), sizeof(Push), defines, wg)), b,
+      bytes_of(p), vk::fold_groups(*device_, p.n_rows), "rmsnorm");
   return y;
 }
 
 Tensor VulkanBackend::rope(const Tensor& x, const Tensor& pos, const Tensor* freq_factors,
                            const ops::RopeParams& rp) {
-  return roped(x, nullptr, pos, freq_factors, rp, nullptr).q;
+  return roped(x, nullptr, pos, freq_factors, rp, nullptr, nullptr).q;
 }
 
 Backend::QK VulkanBackend::rope_qk(const Tensor& q, const Tensor& k, const Tensor& pos,
                                    const Tensor* freq_factors, const ops::RopeParams& rp,
-                                   const KvStore* store) {
-  return roped(q, &k, pos, freq_factors, rp, store);
+                                   const KvStore* store, const QkNorm* norm) {
+  // The fused norm needs a workgroup per head row, summed by subgroups; else the norms are
+  // ops of their own.
+  const auto& l = device_->limits();
+  const uint32_t half = uint32_t(q.ne[0] / 2);
+  if (norm && !(l.subgroup_arithmetic && half >= 1 && half <= l.max_workgroup_size[0] &&
+                half <= l.max_workgroup_invocations)) {
+    const Tensor qn = rmsnorm(q, &norm->q, norm->eps), kn = rmsnorm(k, &norm->k, norm->eps);
+    return roped(qn, &kn, pos, freq_factors, rp, store, nullptr);
+  }
+  return roped(q, &k, pos, freq_factors, rp, store, norm);
 }
 
 Backend::QK VulkanBackend::roped(const Tensor& q, const Tensor* k, const Tensor& pos,
                                  const Tensor* freq_factors, const ops::RopeParams& rp,
-                                 const KvStore* store) {
+                                 const KvStore* store, const QkNorm* norm) {
   const char* op = k ? "rope_qk" : "rope";
   const int64_t head_dim = q.ne[0], T = q.ne[2], n_head_k = k ? k->ne[1] : 0;
   need(pos.n_elements() == T && rp.n_dims > 0 && rp.n_dims % 2 == 0 && rp.n_dims <= head_dim &&
@@ -257,6 +331,9 @@ Backend::QK VulkanBackend::roped(const Tensor& q, const Tensor* k, const Tensor&
     need(k->ne[0] == head_dim && k->ne[2] == T && k->ne[3] == 1, op, "q ", Shape{q}, " k ",
          Shape{*k});
   if (freq_factors) need(freq_factors->n_elements() >= rp.n_dims / 2, op, "freq_factors too short");
+  if (norm)
+    need(norm->q.n_elements() == head_dim && norm->k.n_elements() == head_dim, op, "norm weights ",
+         Shape{norm->q}, " and ", Shape{norm->k}, " for heads of ", head_dim);
   const int64_t width = head_dim * n_head_k;
   const bool f16 = store && store->k_cache.type == gguf::Type::F16;
   if (store)
@@ -271,7 +348,7 @@ Backend::QK VulkanBackend::roped(const Tensor& q, const Tensor* k, const Tensor&
   QK y{scratch(gguf::Type::F32, q.ne), k ? scratch(gguf::Type::F32, k->ne) : Tensor{}};
   struct Push {
     uint32_t head_dim, n_head_q, n_head_k, n_tokens, n_dims, neox, has_ff, pos0, n_cells;
-    float freq_base, freq_scale, ext_factor, attn_factor, corr0, corr1;
+    float freq_base, freq_scale, ext_factor, attn_factor, corr0, corr1, eps;
   } p{u32(head_dim, op),
       u32(q.ne[1], op),
       u32(n_head_k, op),
@@ -286,24 +363,35 @@ Backend::QK VulkanBackend::roped(const Tensor& q, const Tensor* k, const Tensor&
       rp.ext_factor,
       rp.attn_factor,
       dims[0],
-      dims[1]};
+      dims[1],
+      norm ? norm->eps : 0.0f};
   const vk::Buffer& qb = f32(q, op);
   const vk::Buffer& yq = buffer(y.q);
   const uint64_t n = uint64_t(q.n_rows() + (k ? k->n_rows() : 0)) * uint64_t(head_dim / 2);
   const vk::Binding in[] = {bind(*device_, qb), bind(*device_, k ? f32(*k, op) : qb),
                             bind(*device_, freq_factors ? f32(*freq_factors, op) : qb),
                             bind(*device_, yq, true), bind(*device_, k ? buffer(y.k) : yq, true)};
-  if (!store) {
-    elementwise(spec("rope.comp", 6, sizeof(Push), {{"STORE", "0"}}),
-                {in[0], in[1], in[2], in[3], in[4], bind(*device_, i32(pos, op))}, bytes_of(p), n,
-                op);
-    return y;
+  // With the norm a workgroup is one head row: head_dim / 2 invocations.
+  const uint32_t wg = norm ? uint32_t(head_dim / 2) : kWg;
+  const uint64_t groups = (n + wg - 1) / wg;
+  std::vector<vk::Binding> b(std::begin(in), std::end(in));
+  if (store) {
+    b.push_back(bind(*device_, f32(store->v, op)));
+    b.push_back(bind(*device_, buffer(store->k_cache), true));
+    b.push_back(bind(*device_, buffer(store->v_cache), true));
+  } else {
+    b.push_back(bind(*device_, i32(pos, op)));
   }
-  elementwise(
-      spec("rope.comp", 8, sizeof(Push), {{"STORE", "1"}, {"F16", f16 ? "1" : "0"}}),
-      {in[0], in[1], in[2], in[3], in[4], bind(*device_, f32(store->v, op)),
-       bind(*device_, buffer(store->k_cache), true), bind(*device_, buffer(store->v_cache), true)},
-      bytes_of(p), n, op);
+  if (norm) {
+    b.push_back(bind(*device_, f32(norm->q, op)));
+    b.push_back(bind(*device_, f32(norm->k, op)));
+  }
+  rec_->dispatch(
+      device_->kernel(
+          spec("rope.comp", uint32_t(b.size()), sizeof(Push),
+               {{"STORE", store ? "1" : "0"}, {"F16", f16 ? "1" : "0"}, {"NORM", norm ? "1" : "0"}},
+               wg)),
+      b, bytes_of(p), vk::fold_groups(*device_, groups), op);
   return y;
 }
 
@@ -322,39 +410,40 @@ void VulkanBackend::kv_store(const Tensor& cache, const Tensor& k, int32_t pos0)
               bytes_of(p), uint64_t(T * (f16 ? width / 2 : width)), "kv_store");
 }
 
-Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* source, bool oai,
+Tensor VulkanBackend::gated(const Tensor& gate, const Tensor& up, const char* label, Act act,
                             float alpha, float limit) {
-  need(gate.ne == up.ne, source, Shape{gate}, " and ", Shape{up});
+  need(gate.ne == up.ne, label, Shape{gate}, " and ", Shape{up});
   Tensor y = scratch(gguf::Type::F32, gate.ne);
   struct Push {
     uint32_t n;
     float alpha, limit;
-  } p{u32(gate.n_elements(), source), alpha, limit};
-  // swiglu.comp quantizes y for the down projection's matvec alongside (gelu.comp does not).
-  const vk::Buffer* x_q =
-      std::string_view(source) == "swiglu.comp" ? quantize_alongside(y) : nullptr;
-  std::vector<vk::Binding> b{bind(*device_, f32(gate, source)), bind(*device_, f32(up, source)),
+  } p{u32(gate.n_elements(), label), alpha, limit};
+  // y quantized alongside for the down projection's matvec.
+  const vk::Buffer* x_q = quantize_alongside(y);
+  std::vector<vk::Binding> b{bind(*device_, f32(gate, label)), bind(*device_, f32(up, label)),
                              bind(*device_, buffer(y), true)};
   if (x_q) b.push_back(bind(*device_, *x_q, true));
   const uint64_t n = x_q ? p.n / 4 : p.n;  // with x_q, an invocation per 4 values
-  rec_->dispatch(
-      device_->kernel(
-          spec(source, uint32_t(b.size()), sizeof(Push),
-               {{"OAI", oai ? "1" : "0"}, {"QUANTIZE", x_q ? "1" : "0"}, {"X_RESIDUAL", "1"}})),
-      b, bytes_of(p), vk::fold_groups(*device_, (n + kWg - 1) / kWg), source);
+  rec_->dispatch(device_->kernel(spec("swiglu.comp", uint32_t(b.size()), sizeof(Push),
+                                      {{"OAI", act == Act::swiglu_oai ? "1" : "0"},
+                                       {"GELU", act == Act::geglu ? "1" : "0"},
+                                       {"QUANTIZE", x_q ? "1" : "0"},
+                                       {"LANES", block_lanes(device_->limits()) ? "1" : "0"},
+                                       {"X_RESIDUAL", "1"}})),
+                 b, bytes_of(p), vk::fold_groups(*device_, (n + kWg - 1) / kWg), label);
   return y;
 }
 
 Tensor VulkanBackend::swiglu(const Tensor& gate, const Tensor& up) {
-  return gated(gate, up, "swiglu.comp", false, 0.0f, 0.0f);
+  return gated(gate, up, "swiglu.comp", Act::swiglu, 0.0f, 0.0f);
 }
 
 Tensor VulkanBackend::geglu(const Tensor& gate, const Tensor& up) {
-  return gated(gate, up, "gelu.comp", false, 0.0f, 0.0f);
+  return gated(gate, up, "geglu", Act::geglu, 0.0f, 0.0f);
 }
 
 Tensor VulkanBackend::swiglu_oai(const Tensor& gate, const Tensor& up, float alpha, float limit) {
-  return gated(gate, up, "swiglu.comp", true, alpha, limit);
+  return gated(gate, up, "swiglu.comp", Act::swiglu_oai, alpha, limit);
 }
 
 Tensor VulkanBackend::rows_topk(const Tensor& x, int k, bool route, Tensor* weights) {

@@ -24,13 +24,15 @@ void load(WeightLoader& ld, const Config& c, Weights& w) {
 Tensor layer(const Forward& f, const Tensor& x, int il) {
   const LayerWeights& l = f.w.layers[size_t(il)];
   Tensor cur = layers::attention(f, x, il);
-  cur = layers::norm(f, cur, l.attn_post_norm, "attn_post_norm", il);
-  Tensor sa_out = f.be.add(cur, x);
+  // attn_post_norm, + x, ffn_norm: one op (a stage at decode).
+  const Backend::NormSum sa = layers::norm_add_norm(f, cur, l.attn_post_norm, "attn_post_norm", il,
+                                                    x, l.ffn_norm, "ffn_norm");
+  const Tensor& sa_out = sa.sum;
 
-  cur = layers::norm(f, sa_out, l.ffn_norm, "ffn_norm", il);
-  cur = layers::ffn(f, cur, layers::Glu::geglu, il);
-  cur = layers::norm(f, cur, l.ffn_post_norm, "ffn_post_norm", il);
-  return layers::residual(f, cur, sa_out, il);
+  cur = layers::ffn(f, sa.norm, layers::Glu::geglu, il);
+  cur = layers::norm_add(f, cur, l.ffn_post_norm, "ffn_post_norm", il, sa_out);
+  f.cb(cur, "l_out", il);
+  return cur;
 }
 
 }  // namespace

@@ -78,10 +78,10 @@ bool store_early(const Forward& f, int il) {
 }
 
 Backend::QK rope_qk(const Forward& f, const Tensor& q, const Tensor& k, const Tensor& v, int il,
-                    bool store) {
+                    bool store, const Backend::QkNorm* norm) {
   const Backend::KvStore kv{f.kv.k[size_t(il)], f.kv.v[size_t(il)], v, f.pos0};
   return f.be.rope_qk(q, k, f.pos, f.w.rope_freqs ? &f.w.rope_freqs : nullptr, rope_params(f, il),
-                      store ? &kv : nullptr);
+                      store ? &kv : nullptr, norm);
 }
 
 Tensor heads(const Forward& f, const Tensor& x, int64_t n) {
@@ -122,17 +122,20 @@ Tensor attention(const Forward& f, const Tensor& x, int il, const Tensor* inp) {
   const LayerWeights& l = f.w.layers[size_t(il)];
   Tensor cur = norm(f, x, l.attn_norm, "attn_norm", il);
 
-  Tensor q = heads(f, linear(f, l.wq, l.bq, cur), c.n_head);
-  Tensor k = heads(f, linear(f, l.wk, l.bk, cur), c.n_head_kv);
-  Tensor v = heads(f, linear(f, l.wv, l.bv, cur), c.n_head_kv);
-  if (l.attn_q_norm) {
-    q = norm(f, q, l.attn_q_norm, "Qcur_normed", il);
-    k = norm(f, k, l.attn_k_norm, "Kcur_normed", il);
+  const Tensor q = heads(f, linear(f, l.wq, l.bq, cur), c.n_head);
+  const Tensor k = heads(f, linear(f, l.wk, l.bk, cur), c.n_head_kv);
+  const Tensor v = heads(f, linear(f, l.wv, l.bv, cur), c.n_head_kv);
+  // The per-head q/k norms run inside the rope op. An observer gets them from ops of their
+  // own beside it, off the path to the logits, which stay those of the pass without one.
+  const Backend::QkNorm qk_norm{l.attn_q_norm, l.attn_k_norm, c.norm_eps};
+  if (l.attn_q_norm && f.be.observed()) {
+    norm(f, q, l.attn_q_norm, "Qcur_normed", il);
+    norm(f, k, l.attn_k_norm, "Kcur_normed", il);
   }
   // One op ropes q and k and, where no query of the batch still reads the rows it takes,
   // stores k and v in the cache before attention (attend stores them after otherwise).
   const bool stored = store_early(f, il);
-  const Backend::QK roped = rope_qk(f, q, k, v, il, stored);
+  const Backend::QK roped = rope_qk(f, q, k, v, il, stored, l.attn_q_norm ? &qk_norm : nullptr);
   f.cb(roped.q, "Qcur", il);
   f.cb(roped.k, "Kcur", il);
   cur = attend(f, il, roped.q, roped.k, v, c.attn_scale, l.attn_sinks ? &l.attn_sinks : nullptr,
@@ -146,6 +149,20 @@ Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il, const Tensor* inp
   const Tensor gate = be.matmul(l.ffn_gate, x), up = be.matmul(l.ffn_up, x);
   const Tensor act = glu == Glu::swiglu ? be.swiglu(gate, up) : be.geglu(gate, up);
   return project(f, l.ffn_down, Tensor{}, act, "ffn_out", il, inp);
+}
+
+Tensor norm_add(const Forward& f, const Tensor& x, const Tensor& w, std::string_view name, int il,
+                const Tensor& inp) {
+  if (!f.be.observed()) return f.be.rmsnorm(x, &w, f.cfg.norm_eps, &inp);
+  return f.be.add(norm(f, x, w, name, il), inp);
+}
+
+Backend::NormSum norm_add_norm(const Forward& f, const Tensor& x, const Tensor& w,
+                               std::string_view name, int il, const Tensor& inp, const Tensor& w2,
+                               std::string_view name2) {
+  if (!f.be.observed()) return f.be.rmsnorm_add_norm(x, w, inp, w2, f.cfg.norm_eps);
+  const Tensor sum = norm_add(f, x, w, name, il, inp);
+  return {sum, norm(f, sum, w2, name2, il)};
 }
 
 Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il) {

@@ -58,9 +58,10 @@ int32_t window(const Forward& f, int il);
 // Whether layer il's batch may go into its KV cache before attention (store_before_attention).
 bool store_early(const Forward& f, int il);
 // rope(q), rope(k) in one op; with `store` (store_early) it also stores rope(k) and v in layer
-// il's KV cache, and attend(..., stored = true) must not store them again.
+// il's KV cache, and attend(..., stored = true) must not store them again; with `norm` it first
+// normalizes each head of q and k (Backend::QkNorm).
 Backend::QK rope_qk(const Forward& f, const Tensor& q, const Tensor& k, const Tensor& v, int il,
-                    bool store);
+                    bool store, const Backend::QkNorm* norm = nullptr);
 // Splits a projection [n·head_dim, T] into heads [head_dim, n, T].
 Tensor heads(const Forward& f, const Tensor& x, int64_t n);
 // Attention of roped q [head_dim, n_head, T] over layer il's KV cache and the batch's k, v
@@ -80,7 +81,8 @@ Tensor project(const Forward& f, const Tensor& w, const Tensor& b, const Tensor&
 // callers): attn_norm → Wq, Wk, Wv (+ biases) → per-head RMSNorm of q and k → RoPE with the
 // layer's parameters → attention over layer il's KV cache (its sliding window; sinks) → Wo
 // (+ bias). Biases, q/k norms and sinks enter when the layer has them (AttnSpec). Names
-// attn_norm, Qcur_normed and Kcur_normed (with q/k norms), Qcur, Kcur, kqv_out, attn_out.
+// attn_norm, Qcur_normed and Kcur_normed (with q/k norms; they run inside the rope op, and for
+// an observer also beside it), Qcur, Kcur, kqv_out, attn_out.
 // With inp, returns inp + that (the residual fused into Wo's matmul, see project).
 Tensor attention(const Forward& f, const Tensor& x, int il, const Tensor* inp = nullptr);
 
@@ -89,6 +91,15 @@ enum class Glu { swiglu, geglu };
 // The dense gated FFN of layer il, x [n_embd, T] → Wdown·(act(Wgate·x) ⊙ Wup·x), named ffn_out.
 // With inp, returns inp + that (the residual fused into Wdown's matmul, see project).
 Tensor ffn(const Forward& f, const Tensor& x, Glu glu, int il, const Tensor* inp = nullptr);
+// RMSNorm of x times w plus the residual inp, in one kernel; with an observer, the norm named
+// `name` for layer il and then the add (Gemma 3's post-attention and post-FFN norms).
+Tensor norm_add(const Forward& f, const Tensor& x, const Tensor& w, std::string_view name, int il,
+                const Tensor& inp);
+// norm_add and then the RMSNorm of that sum times w2 (named name2), in one kernel without an
+// observer: → {sum, its norm}.
+Backend::NormSum norm_add_norm(const Forward& f, const Tensor& x, const Tensor& w,
+                               std::string_view name, int il, const Tensor& inp, const Tensor& w2,
+                               std::string_view name2);
 // The block's last residual add cur + inp, named l_out.
 Tensor residual(const Forward& f, const Tensor& cur, const Tensor& inp, int il);
 
