@@ -284,7 +284,9 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   // and 4 passes instead of 64 or 128 invocations in 1-2): gpt-oss q 4096x2880 15.92 -> 7.66,
   // k 512x2880 8.79 -> 6.03, o 2880x4096 9.54 -> 7.87, 8B ffn_up 14336x4096 22.36 -> 21.69;
   // gpt-oss LM head 201088x2880 535 with 2 rows, 830 with 2 rows in groups of 32, 156 with 4 rows
-  // in groups of 32 (3942 GB/s; 2 rows in groups of 16: 174). Not yet measured in a decode.
+  // in groups of 32 (3942 GB/s; 2 rows in groups of 16: 174). In a decode, with the session's
+  // other changes (h200-2026-12-03-s5-final-prof.jsonl): gpt-oss-20b's Q8_0 matvecs together
+  // 939 us per token against 920 before: the gains of the dispatch alone did not show there.
   uint32_t xq_rows = 4, form = 0, lanes = 0;
   switch (type) {
     case Type::Q4_K:
