@@ -65,6 +65,7 @@ class Session {
   int64_t n_past_ = 0;
   uint64_t kv_bytes_ = 0;
 
+  void check_room(int64_t T) const;
   Tensor pass(const Tensor& ids, int64_t T, bool all_logits);
 };
 

@@ -46,9 +46,7 @@ Session::~Session() {
 Tensor Session::forward(std::span<const int32_t> tokens, bool all_logits) {
   const Config& c = model_.config;
   const auto T = int64_t(tokens.size());
-  if (T < 1 || T > options_.n_batch) fail("batch of ", T, " tokens (1..", options_.n_batch, ")");
-  if (n_past_ + T > n_ctx_)
-    fail("context full: ", n_past_, " + ", T, " tokens exceed n_ctx ", n_ctx_);
+  check_room(T);
   for (int32_t t : tokens)
     if (t < 0 || t >= c.n_vocab)
       fail("token id ", t, " is outside the vocabulary [0, ", c.n_vocab, ")");
@@ -60,11 +58,16 @@ Tensor Session::forward(const Tensor& ids) {
   const int64_t T = ids.ne[0];
   if (ids.type != gguf::Type::I32 || ids.n_elements() != T)
     fail("forward: token ids must be [T] I32, got ", shape_string(ids));
+  check_room(T);
+  be_.reset_transient();
+  return pass(ids, T, false);
+}
+
+// A batch of T tokens fits the batch size and the context left.
+void Session::check_room(int64_t T) const {
   if (T < 1 || T > options_.n_batch) fail("batch of ", T, " tokens (1..", options_.n_batch, ")");
   if (n_past_ + T > n_ctx_)
     fail("context full: ", n_past_, " + ", T, " tokens exceed n_ctx ", n_ctx_);
-  be_.reset_transient();
-  return pass(ids, T, false);
 }
 
 void Session::unwind(int64_t n) {
