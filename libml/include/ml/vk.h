@@ -81,6 +81,8 @@ struct Limits {
 
 // One line per limit, for logs and gguf_gate_c.
 std::string describe(const Limits& limits);
+// Whether limits.subgroup_operations names `op` itself ("shuffle" is not "shuffle_relative").
+bool has_subgroup_operation(const Limits& limits, std::string_view op);
 
 // Where memory lives: device-local (weights, activations), host-visible for writing
 // (staging), host-visible cached for reading back.

@@ -17,19 +17,6 @@ constexpr uint64_t kSplitItems = 128;
 // Most splits of one item (attention.comp's shared split_m / split_l).
 constexpr uint64_t kMaxSplits = 64;
 
-// Whether space-separated `words` (vk::Limits::subgroup_operations) hold w itself: "shuffle"
-// is not "shuffle_relative".
-bool has_word(const std::string& words, std::string_view w) {
-  size_t at = 0;
-  while ((at = words.find(w, at)) != std::string::npos) {
-    const size_t end = at + w.size();
-    if ((at == 0 || words[at - 1] == ' ') && (end == words.size() || words[end] == ' '))
-      return true;
-    at = end;
-  }
-  return false;
-}
-
 bool env_is(const char* name, std::string_view value) {
   const char* e = std::getenv(name);
   return e && value == e;
@@ -56,7 +43,7 @@ Tensor VulkanBackend::attention(const Tensor& q, const Tensor& k, const Tensor& 
   // does ML_ATTENTION=plain (to compare the two in one build).
   const vk::Limits& lim = device_->limits();
   const bool cluster = head_dim % 64 == 0 && lim.subgroup_size >= 8 &&
-                       has_word(lim.subgroup_operations, "shuffle") &&
+                       vk::has_subgroup_operation(lim, "shuffle") &&
                        !env_is("ML_ATTENTION", "plain");
   // Clustered: WG / 8 clusters of KPL keys each per step, KPL keys' rows in registers at once
   // (two 16-byte loads a key per lane at head_dim 64, eight at 256).

@@ -31,15 +31,8 @@ vk::Defines type_defines(gguf::Type type, bool& elementwise, int64_t k) {
 // Whether 8 subgroup lanes can quantize a block together (quantize_block.glsl
 // store_x_block_lanes): shuffles, relative shuffles, subgroups of 8 or more.
 bool block_lanes(const vk::Limits& l) {
-  auto has = [&](std::string_view op) {
-    const std::string_view ops = l.subgroup_operations;
-    for (size_t at = ops.find(op); at != std::string_view::npos; at = ops.find(op, at + 1))
-      if ((at == 0 || ops[at - 1] == ' ') &&
-          (at + op.size() == ops.size() || ops[at + op.size()] == ' '))
-        return true;
-    return false;
-  };
-  return l.subgroup_size >= 8 && has("shuffle") && has("shuffle_relative");
+  return l.subgroup_size >= 8 && vk::has_subgroup_operation(l, "shuffle") &&
+         vk::has_subgroup_operation(l, "shuffle_relative");
 }
 
 }  // namespace

@@ -352,7 +352,7 @@ IntegerGroups integer_groups(const vk::Device& device, uint32_t wg, const VecCon
   const uint32_t sg = l.subgroup_size;
   uint32_t red = 0;
   if (!c.no_subgroup && use_subgroups(device, wg) && wg % sg == 0) {
-    const bool clustered = l.subgroup_operations.find("clustered") != std::string::npos;
+    const bool clustered = vk::has_subgroup_operation(l, "clustered");
     if (lanes > sg)
       red = 1;
     else if (lanes == sg || clustered)

@@ -141,6 +141,15 @@ void Device::probe_limits() {
                        bool(mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)});
 }
 
+bool has_subgroup_operation(const Limits& limits, std::string_view op) {
+  const std::string_view ops = limits.subgroup_operations;
+  for (size_t at = ops.find(op); at != std::string_view::npos; at = ops.find(op, at + 1))
+    if ((at == 0 || ops[at - 1] == ' ') &&
+        (at + op.size() == ops.size() || ops[at + op.size()] == ' '))
+      return true;
+  return false;
+}
+
 std::string describe(const Limits& l) {
   std::ostringstream s;
   auto yes = [](bool b) { return b ? "yes" : "no"; };
