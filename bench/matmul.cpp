@@ -54,13 +54,13 @@ struct Ms {
 };
 
 // Mean ms per matmul of `rec` (its `per_submit` matmuls, each one dispatch per row slice
-// plus quantize_x's where x is quantized first): the sum of the dispatches' times. With `warm`, the
-// GPU first runs it for at least 60 ms: an idle H100 runs its cores at a fraction of the boost
+// plus quantize_x's where x is quantized first): the sum of the dispatches' times. The GPU
+// first runs it for at least `warm_ms`: an idle H100 runs its cores at a fraction of the boost
 // clock, which made decode-type kernels measure 4-5x slower than under a model's steady load.
-Ms gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, bool warm) {
+Ms gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, int warm_ms) {
   using clock = std::chrono::steady_clock;
   for (const auto start = clock::now();
-       warm && clock::now() - start < std::chrono::milliseconds(60);)
+       clock::now() - start < std::chrono::milliseconds(warm_ms);)
     rec.submit();
   Ms total;
   for (int i = 0; i < reps; ++i) {
@@ -78,20 +78,21 @@ Ms gpu_ms(ml::vk::Recorder& rec, int reps, int per_submit, bool warm) {
 // submit ~4 ms so the GPU stays busy between timestamps. x_q: where the integer matvec
 // quantizes x once per matmul (as the Vulkan backend passes it), or null.
 Ms time_matmul(ml::vk::Device& device, const ml::ops::GpuWeight& w, const ml::vk::Buffer& x,
-                   uint64_t n, const ml::vk::Buffer& y, int reps, const ml::vk::Buffer* x_q) {
+               uint64_t n, const ml::vk::Buffer& y, int reps, int warm_ms,
+               const ml::vk::Buffer* x_q) {
   const auto kernel = ml::ops::MatmulKernel::automatic;
   // A fresh QuantizedX per matmul: every timing includes its quantize_x dispatch.
   ml::ops::QuantizedX q{x_q};
   ml::vk::Recorder one(device, true);
   ml::ops::matmul(one, w, x, n, y, kernel, x_q ? &q : nullptr);
-  const double ms = gpu_ms(one, 1, 1, false).all;
+  const double ms = gpu_ms(one, 1, 1, 0).all;
   const int per_submit = int(std::clamp(4.0 / ms, 1.0, 200.0));
   ml::vk::Recorder rec(device, true);
   for (int i = 0; i < per_submit; ++i) {
     q = {x_q};
     ml::ops::matmul(rec, w, x, n, y, kernel, x_q ? &q : nullptr);
   }
-  return gpu_ms(rec, reps, per_submit, true);
+  return gpu_ms(rec, reps, per_submit, warm_ms);
 }
 
 }  // namespace
@@ -100,19 +101,21 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_matmul: GPU matmul per weight type at real shapes (JSON lines)"};
   std::vector<std::string> types;
   uint64_t tokens = 512;
-  int reps = 10, device_index = -1;
+  int reps = 10, device_index = -1, warm_ms = 60;
   bool skip_tiled = false;
   std::vector<std::string> shape_names;
   app.add_option("--type", types, "weight types (default: every GPU type)");
   app.add_option("--tokens", tokens, "tokens for the tiled test")->check(CLI::Range(2, 65536));
   app.add_option("--reps", reps, "timed repetitions")->check(CLI::Range(1, 10000));
   app.add_flag("--no-tiled", skip_tiled, "only the one-token matvec");
+  app.add_option("--warm-ms", warm_ms, "ms each measurement first runs untimed")
+      ->check(CLI::Range(0, 60000));
   app.add_option("--shape", shape_names, "shapes by model name, e.g. \"llama-8b ffn_up\" (default: all)");
   std::vector<std::string> configs = {""};
   app.add_option(
       "--matvec-config", configs,
-      "ML_MATVEC values to compare (kernel,workgroup,rows,groups[,form[,lanes]]; kernel 0 "
-      "direct, 1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding, 5 q8 on x quantized "
+      "ML_MATVEC values to compare (kernel,workgroup,rows,groups[,form[,lanes[,shared]]]; kernel "
+      "0 direct, 1 staged, 2 q8, 3 q8 plain-integer, 4 q8 single rounding, 5 q8 on x quantized "
       "once per matmul, 6 as 5 with a single rounding; lanes: invocations per group of rows)");
   app.add_option("--device", device_index, "Vulkan device index");
   try {
@@ -172,7 +175,7 @@ int main(int argc, char** argv) {
             try {
               // GB/s counts quantize_x's time; "matvec GB/s" the matvec's dispatches alone
               // (a decode shares quantize_x between the matmuls of one x).
-              const Ms ms = time_matmul(device, gw, x, 1, y, reps, x_q.get());
+              const Ms ms = time_matmul(device, gw, x, 1, y, reps, warm_ms, x_q.get());
               j["ms"] = ms.all;
               j["GB/s"] = double(s.m * rb) / (ms.all * 1e-3) / 1e9;
               j["matvec GB/s"] = double(s.m * rb) / (ms.matvec * 1e-3) / 1e9;
@@ -186,7 +189,7 @@ int main(int argc, char** argv) {
             j["test"] = "matmul_tiled";
             j["n"] = tokens;
             try {
-              const double ms = time_matmul(device, gw, x, tokens, y, reps, nullptr).all;
+              const double ms = time_matmul(device, gw, x, tokens, y, reps, warm_ms, nullptr).all;
               j["ms"] = ms;
               j["TFLOP/s"] = 2.0 * double(s.m) * double(s.k) * double(tokens) / (ms * 1e-3) / 1e12;
             } catch (const ml::Error& e) {

@@ -244,6 +244,33 @@ TEST(Recorder, BarriersOnlyWhereAHazardIs) {
   device.check();
 }
 
+// The read ceiling of bench_copy: it reads every uvec4 (validation sees the binding) and
+// leaves dst as it was; too small a dst, or a length not a multiple of 16, is an error.
+TEST(Recorder, ReadKernelReadsAndNeverWrites) {
+  Device device;
+  StagingRing ring(device, 1 << 20);
+  const uint64_t n = 1 << 16;
+  const auto bytes = random_bytes(n, 5);
+  auto src = upload_buffer(device, ring, std::span<const std::byte>(bytes), "src");
+  Buffer dst(device, n, Memory::device, "dst");
+  for (uint32_t reads : {1u, 3u, 8u}) {
+    SCOPED_TRACE(cat(reads, " uvec4s per invocation"));
+    Recorder rec(device, true);
+    rec.fill(dst, 0, n, 0x01020304u);
+    read_kernel(rec, *src, dst, n - 48, reads);
+    rec.submit();
+    EXPECT_EQ(download<uint32_t>(ring, dst, n / 4), std::vector<uint32_t>(n / 4, 0x01020304u));
+    if (device.limits().timestamps) EXPECT_EQ(rec.timings().back().label, "read");
+  }
+  Recorder rec(device);
+  Buffer small(device, 256, Memory::device, "small");
+  EXPECT_THAT(error_of([&] { read_kernel(rec, *src, small, n, 1); }), HasSubstr("exceed buffer"));
+  EXPECT_THAT(error_of([&] { read_kernel(rec, *src, dst, 100, 4); }),
+              HasSubstr("not a multiple of 16"));
+  EXPECT_THAT(error_of([&] { read_kernel(rec, *src, dst, n, 0); }), HasSubstr("0 uvec4s"));
+  device.check();
+}
+
 TEST(Kernel, CompilesOnceAndCachesSpirvOnDisk) {
   const auto dir = std::filesystem::temp_directory_path() / cat("ml-vk-cache-", getpid());
   std::filesystem::remove_all(dir);

@@ -235,6 +235,10 @@ class Device {
 
   const Limits& limits() const { return limits_; }
   bool validating() const { return validate_; }
+  // With $ML_PIPELINE_STATS=1 on a device with VK_KHR_pipeline_executable_properties, every
+  // pipeline made prints the driver's statistics (registers, shared and local memory on
+  // NVIDIA) to stderr: a tuning aid for the kernels' occupancy.
+  bool pipeline_stats() const { return pipeline_stats_; }
   VkDevice handle() const { return device_; }
   VkPhysicalDevice physical() const { return physical_; }
   VkQueue queue() const { return queue_; }
@@ -292,6 +296,7 @@ class Device {
 
   DeviceOptions options_;
   bool validate_ = false;
+  bool pipeline_stats_ = false;
   VkInstance instance_ = VK_NULL_HANDLE;
   VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
@@ -512,6 +517,10 @@ std::vector<T> download(StagingRing& ring, const Buffer& src, uint64_t count) {
 // The bandwidth ceiling: dst = src, bytes (a multiple of 16) copied by a compute kernel that
 // reads and writes uvec4s, in slices of maxStorageBufferRange.
 void copy_kernel(Recorder& rec, const Buffer& src, const Buffer& dst, uint64_t bytes);
+// The read ceiling: `bytes` of src read in uvec4s, `per_invocation` each a grid apart, and
+// folded; dst (a uvec4 per invocation) is bound but never written.
+void read_kernel(Recorder& rec, const Buffer& src, const Buffer& dst, uint64_t bytes,
+                 uint32_t per_invocation);
 
 // Splits `n` workgroups over x and y so neither exceeds maxComputeWorkGroupCount (the kernel
 // folds them back: id = x + y * gl_NumWorkGroups.x); throws naming the limit when it cannot.

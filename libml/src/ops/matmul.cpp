@@ -287,10 +287,22 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   // in groups of 32 (3942 GB/s; 2 rows in groups of 16: 174). In a decode, with the session's
   // other changes (h200-2026-12-03-s5-final-prof.jsonl): gpt-oss-20b's Q8_0 matvecs together
   // 939 us per token against 920 before: the gains of the dispatch alone did not show there.
-  uint32_t xq_rows = 4, form = 0, lanes = 0;
+  // Session 6 (h200-2026-12-03-s6-*.jsonl): Q4_K at k >= 8192 in two groups of 64 per
+  // workgroup with FORM 2 ran 8B ffn_down 4096x14336 at 2488-2490 GB/s against 2132-2134
+  // (llama3.2-1b's 2048x8192 1250-1256 against 1245-1248); llama3-8b tg128 299.1/299.0 ->
+  // 303.0/302.7 tok/s. Tried and not taken (same calls): every row of a workgroup staged
+  // in shared memory by coalesced 16-byte loads before the products (0.2-1x on every type and
+  // shape: the unaligned word loads are not what bounds Q8_0/MXFP4/Q6_K), rows in steps
+  // with the next step's words loaded first (0.3-1x except on the LM head), MXFP4's grid in
+  // arithmetic instead of the shared table (0.9-1.1x). Register counts (ML_PIPELINE_STATS):
+  // Q4_K FORM 2 4 rows 125, 72 under FORM 0; MXFP4 40-48; Q8_0 56.
+  uint32_t xq_rows = 4, form = 0, lanes = 0, workgroup = 0;
   switch (type) {
     case Type::Q4_K:
       form = k < 4096 ? 2 : 1;
+      // Rows of 128+ units (ffn_down) in two groups of 64 per workgroup, each invocation on
+      // 2-4 units of every row.
+      if (k >= 8192) workgroup = 128, lanes = 64, form = 2;
       break;
     case Type::Q5_K:
       form = 2;
@@ -310,7 +322,7 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   // of its own: on gpt-oss-20b (H200, h200-2026-12-03-s4-mx-call1-generate.jsonl) the integer
   // kernel ran q/k/v/o in ~781 us per token against 1105, but o's input then took 154 us of
   // quantize_x. Attention now writes that input quantized alongside, as rmsnorm does q/k/v's.
-  if (q8 && has_q8) c = {VecKernel::xq, 0, xq_rows, 0, form, lanes};
+  if (q8 && has_q8) c = {VecKernel::xq, workgroup, xq_rows, 0, form, lanes};
   // Tuning override for bench_matmul --matvec-config:
   // "kernel,workgroup,rows,groups[,form[,lanes]]" with kernel 0 direct, 1 staged, 2 q8, 3 q8
   // with plain integer products, 4 q8 without x's residual, 5 q8 on x quantized once per

@@ -138,24 +138,38 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.queueCreateInfoCount = 1;
     dci.pQueueCreateInfos = &qci;
+    uint32_t n_ext = 0;
+    vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
+    std::vector<VkExtensionProperties> exts(n_ext);
+    vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
+    const auto has = [&](const char* name) {
+      return std::any_of(exts.begin(), exts.end(),
+                         [&](const auto& e) { return std::strcmp(e.extensionName, name) == 0; });
+    };
+    std::vector<const char*> enabled;
     // matmul_vec_q.comp's packed int8x4 dot products (OpSDot) need the feature enabled; the
     // extension is named too so a 1.2 device that has it (and validation) accept the SPIR-V.
     VkPhysicalDeviceShaderIntegerDotProductFeatures idp{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
-    const char* idp_ext = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
     if (limits_.integer_dot_product) {
       idp.shaderIntegerDotProduct = VK_TRUE;
+      idp.pNext = const_cast<void*>(dci.pNext);
       dci.pNext = &idp;
-      uint32_t n_ext = 0;
-      vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
-      std::vector<VkExtensionProperties> exts(n_ext);
-      vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
-      for (const auto& e : exts)
-        if (std::strcmp(e.extensionName, idp_ext) == 0) {
-          dci.enabledExtensionCount = 1;
-          dci.ppEnabledExtensionNames = &idp_ext;
-        }
+      if (has(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME))
+        enabled.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     }
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pep{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    if (const char* e = std::getenv("ML_PIPELINE_STATS");
+        e && std::strcmp(e, "1") == 0 && has(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+      pep.pipelineExecutableInfo = VK_TRUE;
+      pep.pNext = const_cast<void*>(dci.pNext);
+      dci.pNext = &pep;
+      enabled.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+      pipeline_stats_ = true;
+    }
+    dci.enabledExtensionCount = uint32_t(enabled.size());
+    dci.ppEnabledExtensionNames = enabled.data();
     check_vk(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
     vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 

@@ -10,6 +10,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +181,47 @@ std::vector<uint32_t> compile_glsl(
   return spirv;
 }
 
+namespace {
+
+// $ML_PIPELINE_STATS: the driver's statistics of each executable of `pipeline`, one line.
+void print_stats(const Device& device, const KernelSpec& spec, VkPipeline pipeline) {
+  const auto props = device.proc<PFN_vkGetPipelineExecutablePropertiesKHR>(
+      "vkGetPipelineExecutablePropertiesKHR");
+  const auto stats = device.proc<PFN_vkGetPipelineExecutableStatisticsKHR>(
+      "vkGetPipelineExecutableStatisticsKHR");
+  VkPipelineInfoKHR info{VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR};
+  info.pipeline = pipeline;
+  uint32_t n = 0;
+  props(device.handle(), &info, &n, nullptr);
+  std::string line = "pipeline stats: " + spec.source;
+  for (const auto& [name, text] : spec.defines) line += cat(" ", name, "=", text);
+  line += cat(" wg=", spec.workgroup_size, ":");
+  for (uint32_t e = 0; e < n; ++e) {
+    VkPipelineExecutableInfoKHR exe{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR};
+    exe.pipeline = pipeline;
+    exe.executableIndex = e;
+    uint32_t m = 0;
+    stats(device.handle(), &exe, &m, nullptr);
+    std::vector<VkPipelineExecutableStatisticKHR> list(
+        m, {VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR});
+    stats(device.handle(), &exe, &m, list.data());
+    for (const auto& st : list) {
+      line += cat(" ", st.name, "=");
+      switch (st.format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: line += cat(st.value.b32 ? 1 : 0); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: line += cat(st.value.i64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: line += cat(st.value.u64); break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: line += cat(st.value.f64); break;
+        default: break;
+      }
+      line += ";";
+    }
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+}  // namespace
+
 Kernel::Kernel(Device& device, const KernelSpec& spec, const std::vector<uint32_t>& spirv)
     : device_(device), spec_(spec) {
   const Limits& l = device.limits();
@@ -232,9 +274,11 @@ Kernel::Kernel(Device& device, const KernelSpec& spec, const std::vector<uint32_
     pci.stage.pName = "main";
     pci.stage.pSpecializationInfo = &spec_info;
     pci.layout = layout_;
+    if (device.pipeline_stats()) pci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     check_vk(vkCreateComputePipelines(dev, VK_NULL_HANDLE, 1, &pci, nullptr, &pipeline_),
              "vkCreateComputePipelines");
     vkDestroyShaderModule(dev, module, nullptr);
+    if (device.pipeline_stats()) print_stats(device, spec, pipeline_);
   } catch (...) {
     if (module) vkDestroyShaderModule(dev, module, nullptr);
     if (layout_) vkDestroyPipelineLayout(dev, layout_, nullptr);
