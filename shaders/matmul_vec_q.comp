@@ -138,7 +138,7 @@ void quantize_x(uint xi, uint b) {
 #endif
 
 void main() {
-#if defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
+#if defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL) || defined(TYPE_IQ4_XS)
   fill_lut();
 #endif
 #if RED >= 1

@@ -56,7 +56,8 @@ uint spread4(uint h) { return (((h & 0xFu) * 0x00204081u) & 0x01010101u) << 4; }
 int sext8(uint b) { return int(b << 24) >> 24; }
 
 #if defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1) || \
-    defined(TYPE_Q8_0) || defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
+    defined(TYPE_Q8_0) || defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL) || defined(TYPE_IQ4_XS)
+// (IQ4_XS: a unit is one of a block's eight 32-value sub-blocks.)
 #define QU 32u
 uint x_offset(uint u, uint b) { return u * 32u; }
 #endif
@@ -109,7 +110,7 @@ float dot_loaded(WUnit u, uint j) {
   for (uint c = 0u; c < 4u; ++c) s += dotx(u.a[c], c) + dotx(u.b[c], 4u + c);
   return u.d * xmul(0u, s);
 }
-#elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL)
+#elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL) || defined(TYPE_IQ4_XS)
 // The grid through a 256-entry table in shared memory indexed by a whole qs byte: entry =
 // grid[low nibble] | grid[high nibble] << 16, so four lookups give the words of values
 // j..j+3 and j+16..j+19 with a few shifts (filled by fill_lut at the top of main).
@@ -137,10 +138,79 @@ float dot_unit(uint bb, uint j) {
   const float d = uintBitsToFloat(e < 2u ? (0x00200000u << e) : ((e - 1u) << 23));
   return d * xmul(0u, dot_grid(w_u128(bb + 1u)));
 }
-#else
+#elif defined(TYPE_IQ4_NL)
 // block_iq4_nl: f16 d, qs[16]; v = d * kvalues_iq4nl[q].
 float dot_unit(uint bb, uint j) {
   return w_f16(bb) * xmul(0u, dot_grid(w_u128(bb + 2u)));
+}
+#else
+// block_iq4_xs: f16 d, u16 scales_h, scales_l[4], qs[128]; sub-block j's 16 qs bytes as
+// iq4_nl's, its 6-bit scale ls = nibble j % 2 of scales_l[j / 2] | bits 2j, 2j + 1 of
+// scales_h << 4; v = d * (ls - 32) * kvalues_iq4nl[q].
+float dot_unit(uint bb, uint j) {
+  const uint h = w_u32(bb);  // d, scales_h
+  const uint ls = ((w_u8(bb + 4u + j / 2u) >> (4u * (j % 2u))) & 0xFu) |
+                  (((h >> (16u + 2u * j)) & 3u) << 4);
+  return unpackHalf2x16(h).x * float(int(ls) - 32) * xmul(0u, dot_grid(w_u128(bb + 8u + 16u * j)));
+}
+#endif
+#elif defined(TYPE_Q2_K) || defined(TYPE_Q3_K)
+// A unit is the 64 values that share 32 qs bytes and one pair of shifts: half n = j / 2 of
+// the block (values 128n..128n+127), 32-value rows g0 = 2 (j % 2) and g0 + 1 (bits 2g of
+// byte l hold value 128n + 32g + l); a scale per 16 values.
+#define QU 64u
+uint x_offset(uint u, uint b) { return u * 64u + b * 32u; }
+// The four 16-value sums of the unit's integers q(w) with x: rows g0, g0 + 1, halves 0, 1.
+// With Q3_K, bit 4n + g of hmask[l] is the third bit (q - 4 where it is clear).
+ivec2[4] dot_rows(uvec4 qa, uvec4 qb, uvec4 ha, uvec4 hb, uint n, uint g0) {
+  ivec2 s[4] = ivec2[4](ivec2(0), ivec2(0), ivec2(0), ivec2(0));
+  for (uint c = 0u; c < 4u; ++c)
+    for (uint r = 0u; r < 2u; ++r) {
+      const uint g = g0 + r;
+      uint a = (qa[c] >> (2u * g)) & 0x03030303u, b = (qb[c] >> (2u * g)) & 0x03030303u;
+#if defined(TYPE_Q3_K)
+      a |= ((ha[c] >> (4u * n + g)) & 0x01010101u) << 2;
+      b |= ((hb[c] >> (4u * n + g)) & 0x01010101u) << 2;
+#endif
+      s[2u * r] += dotx(a, 8u * r + c);
+      s[2u * r + 1u] += dotx(b, 8u * r + 4u + c);
+    }
+  return s;
+}
+#if defined(TYPE_Q2_K)
+// block_q2_K (84 bytes): scales[16] (low nibble scale, high nibble min), qs[64], f16 d, f16
+// dmin; scale 8n + 2g + half; v = d * sc * q - dmin * m.
+float dot_unit(uint bb, uint j) {
+  const uint n = j >> 1, g0 = 2u * (j & 1u);
+  const uvec4 z = uvec4(0u);
+  const ivec2 s[4] = dot_rows(w_u128(bb + 16u + 32u * n), w_u128(bb + 32u + 32u * n), z, z, n, g0);
+  const uint sc = w_u32(bb + 8u * n + 2u * g0);  // the unit's four scale bytes
+  const vec2 dm = unpackHalf2x16(w_u32(bb + 80u));
+  float r = 0.0, m = 0.0;
+  for (uint k = 0u; k < 4u; ++k) {
+    const uint b = (sc >> (8u * k)) & 0xFFu;
+    r += float(b & 0xFu) * xmul(k / 2u, s[k]);
+    m += float(b >> 4) * xs[k];
+  }
+  return dm.x * r - dm.y * m;
+}
+#else
+// block_q3_K (110 bytes): hmask[32], qs[64], scales[12], f16 d; scale s = 8n + 2g + half has
+// its low 4 bits in nibble n of scales[s % 8] and its high 2 in bits 2(s / 4) of
+// scales[8 + s % 4]; v = d * (scale - 32) * (q - 4 where the hmask bit is clear).
+float dot_unit(uint bb, uint j) {
+  const uint n = j >> 1, g0 = 2u * (j & 1u);
+  const ivec2 s[4] = dot_rows(w_u128(bb + 32u + 32u * n), w_u128(bb + 48u + 32u * n),
+                              w_u128(bb), w_u128(bb + 16u), n, g0);
+  // Scales 8n + 2 g0 + k, k = 0..3: low nibbles bytes 2 g0 + k of scales[0..7] (nibble n),
+  // high bits pair 2n + g0 / 2 of scales[8 + k].
+  const uint lo = (w_u32(bb + 96u + 2u * g0) >> (4u * n)) & 0x0F0F0F0Fu;
+  const uint hi = (w_u32(bb + 104u) >> (2u * (2u * n + g0 / 2u))) & 0x03030303u;
+  const uint sc = lo | (hi << 4);
+  float r = 0.0;
+  for (uint k = 0u; k < 4u; ++k)
+    r += float(int((sc >> (8u * k)) & 0xFFu) - 32) * (xmul(k / 2u, s[k]) - 4.0 * xs[k]);
+  return w_f16(bb + 108u) * r;
 }
 #endif
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)

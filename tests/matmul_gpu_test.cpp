@@ -206,7 +206,8 @@ TEST_F(MatmulGpu, MatvecQ8RowGroups) {
   const std::pair<Type, std::pair<uint64_t, uint64_t>> cases[] = {
       {Type::Q4_K, {37, 1024}}, {Type::Q4_K, {13, 2048}}, {Type::Q4_K, {9, 14336}},
       {Type::Q6_K, {21, 1024}},
-      {Type::Q5_0, {29, 1152}}, {Type::Q8_0, {19, 2880}}, {Type::MXFP4, {11, 2880}}};
+      {Type::Q5_0, {29, 1152}}, {Type::Q8_0, {19, 2880}}, {Type::MXFP4, {11, 2880}},
+      {Type::Q2_K, {7, 1024}},  {Type::Q3_K, {11, 2048}}, {Type::IQ4_XS, {9, 1280}}};
   for (const char* config : configs) {
     if (*config) setenv("ML_MATVEC", config, 1);
     for (auto [type, shape] : cases) {

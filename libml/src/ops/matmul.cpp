@@ -207,7 +207,10 @@ uint32_t q8_unit(Type type) {
     case Type::Q8_0:
     case Type::MXFP4:
     case Type::IQ4_NL:
+    case Type::IQ4_XS:
       return 32;
+    case Type::Q2_K:
+    case Type::Q3_K:
     case Type::Q4_K:
     case Type::Q5_K:
     case Type::Q6_K:
