@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
       const uint64_t bytes = uint64_t(size_mib * 1048576.0) / 16 * 16;
       ml::vk::Buffer src(device, bytes, ml::vk::Memory::device, "src");
       ml::vk::Buffer dst(device, bytes, ml::vk::Memory::device, "dst");
-      std::vector<std::pair<std::string, uint32_t>> tests = {{"vkCmdCopyBuffer", 0}, {"copy_kernel", 0}};
+      std::vector<std::pair<std::string, uint32_t>> tests = {{"vkCmdCopyBuffer", 0},
+                                                             {"copy_kernel", 0}};
       for (uint32_t r : reads) tests.push_back({"read_kernel", r});
       for (const auto& [test, r] : tests) {
         ml::vk::Recorder rec(device, true);

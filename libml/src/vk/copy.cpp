@@ -27,9 +27,8 @@ void stream(Recorder& rec, const Buffer& src, const Buffer& dst, uint64_t bytes,
   };
   if (bytes > src.size() || out_bytes(std::min(slice, bytes)) > dst.size())
     fail(label, ": ", bytes, " bytes exceed buffer ", src.name(), " or ", dst.name());
-  const Kernel& kernel =
-      reads ? device.kernel({"copy.comp", {{"READ_ONLY", cat(reads)}}, 2, 8, wg})
-            : device.kernel({"copy.comp", {}, 2, 4, wg});
+  const Kernel& kernel = reads ? device.kernel({"copy.comp", {{"READ_ONLY", cat(reads)}}, 2, 8, wg})
+                               : device.kernel({"copy.comp", {}, 2, 4, wg});
   for (uint64_t off = 0; off < bytes; off += slice) {
     const uint64_t n = std::min(slice, bytes - off);
     // The fold of src is compared with a word no fill of the benchmark gives.
@@ -39,7 +38,8 @@ void stream(Recorder& rec, const Buffer& src, const Buffer& dst, uint64_t bytes,
         std::as_bytes(std::span(push)).first(reads ? 8 : 4);
     const std::array<Binding, 2> bindings = {Binding{&src, off, n, false},
                                              Binding{&dst, reads ? 0 : off, out, true}};
-    rec.dispatch(kernel, bindings, push_bytes, fold_groups(device, (out / 16 + wg - 1) / wg), label);
+    rec.dispatch(kernel, bindings, push_bytes, fold_groups(device, (out / 16 + wg - 1) / wg),
+                 label);
   }
 }
 

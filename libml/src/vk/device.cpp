@@ -161,7 +161,8 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pep{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
     if (const char* e = std::getenv("ML_PIPELINE_STATS");
-        e && std::strcmp(e, "1") == 0 && has(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+        e && std::strcmp(e, "1") == 0 &&
+        has(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
       pep.pipelineExecutableInfo = VK_TRUE;
       pep.pNext = const_cast<void*>(dci.pNext);
       dci.pNext = &pep;

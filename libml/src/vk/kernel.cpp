@@ -185,10 +185,10 @@ namespace {
 
 // $ML_PIPELINE_STATS: the driver's statistics of each executable of `pipeline`, one line.
 void print_stats(const Device& device, const KernelSpec& spec, VkPipeline pipeline) {
-  const auto props = device.proc<PFN_vkGetPipelineExecutablePropertiesKHR>(
-      "vkGetPipelineExecutablePropertiesKHR");
-  const auto stats = device.proc<PFN_vkGetPipelineExecutableStatisticsKHR>(
-      "vkGetPipelineExecutableStatisticsKHR");
+  const auto props =
+      device.proc<PFN_vkGetPipelineExecutablePropertiesKHR>("vkGetPipelineExecutablePropertiesKHR");
+  const auto stats =
+      device.proc<PFN_vkGetPipelineExecutableStatisticsKHR>("vkGetPipelineExecutableStatisticsKHR");
   VkPipelineInfoKHR info{VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR};
   info.pipeline = pipeline;
   uint32_t n = 0;
@@ -208,11 +208,20 @@ void print_stats(const Device& device, const KernelSpec& spec, VkPipeline pipeli
     for (const auto& st : list) {
       line += cat(" ", st.name, "=");
       switch (st.format) {
-        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: line += cat(st.value.b32 ? 1 : 0); break;
-        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: line += cat(st.value.i64); break;
-        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: line += cat(st.value.u64); break;
-        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: line += cat(st.value.f64); break;
-        default: break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+          line += cat(st.value.b32 ? 1 : 0);
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+          line += cat(st.value.i64);
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+          line += cat(st.value.u64);
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR:
+          line += cat(st.value.f64);
+          break;
+        default:
+          break;
       }
       line += ";";
     }
