@@ -298,7 +298,9 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   // shape: the unaligned word loads are not what bounds Q8_0/MXFP4/Q6_K), rows in steps
   // with the next step's words loaded first (0.3-1x except on the LM head), MXFP4's grid in
   // arithmetic instead of the shared table (0.9-1.1x). Register counts (ML_PIPELINE_STATS):
-  // Q4_K FORM 2 4 rows 125, 72 under FORM 0; MXFP4 40-48; Q8_0 56.
+  // Q4_K FORM 2 4 rows 125, 72 under FORM 0; MXFP4 40-48; Q8_0 56. The integer kernels for
+  // Q2_K, Q3_K and IQ4_XS (h200-2026-12-03-s6-newtypes-matmul.jsonl) ran 8B ffn_up at 1119,
+  // 1193 and 1199 GB/s against their float kernels' 383-389, 328-342 and 377-384.
   uint32_t xq_rows = 4, form = 0, lanes = 0, workgroup = 0;
   switch (type) {
     case Type::Q4_K:
@@ -309,6 +311,11 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
       break;
     case Type::Q5_K:
       form = 2;
+      break;
+    case Type::Q2_K:
+    case Type::Q3_K:
+      // 8B ffn_up, GB/s: Q2_K 1079 -> 1119, Q3_K 1011 -> 1193 against 4 rows under FORM 0.
+      xq_rows = 2, form = 1;
       break;
     case Type::Q6_K:
       xq_rows = 2, form = 2;
