@@ -464,7 +464,7 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
                          gguf::row_bytes(w.type, w.k) % 16 == 0 && w.offset % 16 == 0;
     defines.push_back({"W_ALIGNED16", aligned ? "1" : "0"});
     defines.push_back({"FORM", cat(c.form)});
-    shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL byte table
+    shared = c.rows * 256 * 4 + 256 * 4;  // reduction, and the MXFP4/IQ4_NL/IQ4_XS byte table
   } else if (staged) {
     source = "matmul_vec_staged.comp";
     wg = device.workgroup_size(c.workgroup);
