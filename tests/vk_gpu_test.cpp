@@ -260,7 +260,9 @@ TEST(Recorder, ReadKernelReadsAndNeverWrites) {
     read_kernel(rec, *src, dst, n - 48, reads);
     rec.submit();
     EXPECT_EQ(download<uint32_t>(ring, dst, n / 4), std::vector<uint32_t>(n / 4, 0x01020304u));
-    if (device.limits().timestamps) EXPECT_EQ(rec.timings().back().label, "read");
+    if (device.limits().timestamps) {
+      EXPECT_EQ(rec.timings().back().label, "read");
+    }
   }
   Recorder rec(device);
   Buffer small(device, 256, Memory::device, "small");
