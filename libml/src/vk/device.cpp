@@ -138,14 +138,7 @@ Device::Device(const DeviceOptions& options) : options_(options) {
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.queueCreateInfoCount = 1;
     dci.pQueueCreateInfos = &qci;
-    uint32_t n_ext = 0;
-    vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
-    std::vector<VkExtensionProperties> exts(n_ext);
-    vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
-    const auto has = [&](const char* name) {
-      return std::any_of(exts.begin(), exts.end(),
-                         [&](const auto& e) { return std::strcmp(e.extensionName, name) == 0; });
-    };
+    const auto has = device_extensions(physical_);
     std::vector<const char*> enabled;
     // matmul_vec_q.comp's packed int8x4 dot products (OpSDot) need the feature enabled; the
     // extension is named too so a 1.2 device that has it (and validation) accept the SPIR-V.

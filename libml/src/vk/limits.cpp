@@ -52,16 +52,20 @@ std::string mib(uint64_t bytes) {
 
 }  // namespace
 
-void Device::probe_limits() {
+std::function<bool(const char*)> device_extensions(VkPhysicalDevice physical) {
   uint32_t n_ext = 0;
-  vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, nullptr);
+  vkEnumerateDeviceExtensionProperties(physical, nullptr, &n_ext, nullptr);
   std::vector<VkExtensionProperties> exts(n_ext);
-  vkEnumerateDeviceExtensionProperties(physical_, nullptr, &n_ext, exts.data());
-  auto has_ext = [&](const char* name) {
+  vkEnumerateDeviceExtensionProperties(physical, nullptr, &n_ext, exts.data());
+  return [exts = std::move(exts)](const char* name) {
     for (const auto& e : exts)
       if (std::strcmp(e.extensionName, name) == 0) return true;
     return false;
   };
+}
+
+void Device::probe_limits() {
+  const auto has_ext = device_extensions(physical_);
 
   VkPhysicalDeviceProperties base;
   vkGetPhysicalDeviceProperties(physical_, &base);

@@ -3,6 +3,7 @@
 #include <vulkan/vulkan.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "ml/error.h"
 
@@ -18,5 +19,9 @@ inline uint64_t align_up(uint64_t v, uint64_t a) {
 inline uint64_t align_down(uint64_t v, uint64_t a) {
   return v / a * a;
 }
+
+// Whether `physical` offers a device extension, by name (its list read once per call of this
+// function; the returned test may be asked many names).
+std::function<bool(const char*)> device_extensions(VkPhysicalDevice physical);
 
 }  // namespace ml::vk
