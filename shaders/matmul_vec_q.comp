@@ -22,6 +22,9 @@
 // RED says how a group's partial sums meet: 0 through shared memory (no subgroup
 // arithmetic), 1 subgroupAdd per subgroup then shared memory (LANES a multiple of the
 // subgroup size), 2 subgroupAdd (LANES = subgroup size) or subgroupClusteredAdd (LANES less).
+// SCATTER (the lanes of a cluster: the group, or a subgroup where the group spans several; 0:
+// off) replaces the subgroupAdd per row by a reduce-scatter of shuffles: 4 rows over 32 lanes
+// in 6 shuffles instead of 20.
 #extension GL_GOOGLE_include_directive : require
 #if RED >= 1
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -29,8 +32,15 @@
 #if RED == 2
 #extension GL_KHR_shader_subgroup_clustered : require
 #endif
+#if SCATTER
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
+#endif
 #if INT_DOT
 #extension GL_EXT_spirv_intrinsics : require
+#endif
+#if SHADER_INT64
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #endif
 layout(local_size_x_id = 0) in;
 
@@ -187,7 +197,12 @@ void main() {
     WUnit wu[ROWS];
     for (uint i = 0u; i < ROWS; ++i) wu[i] = load_unit(rb[i] + blk * BLOCK_BYTES, j);
 #endif
-    for (uint b = 0u; b < NXB; ++b) quantize_x(xo + x_offset(u, b), b);
+    for (uint b = 0u; b < NXB; ++b) {
+      quantize_x(xo + x_offset(u, b), b);
+#ifdef GRID_ORDER
+      grid_order(b);
+#endif
+    }
     for (uint i = 0u; i < ROWS; ++i)
 #if FORM == 2
       acc[i] += dot_loaded(wu[i], j);
@@ -199,9 +214,34 @@ void main() {
 #endif
   }
 
-  // Lane i of the group writes row i.
+  // Lane i of the group writes row i (with SCATTER the lanes scatter() names).
   float s = 0.0;
-#if RED == 2
+  uint row = lane;
+  bool writes = lane < ROWS;
+#if SCATTER
+  // Reduce-scatter over the SCATTER lanes of a cluster (a group, or a subgroup of it): each
+  // halving step trades half of the rows a lane holds for its partner's other half (a
+  // shuffle per row kept, not a full reduction per row), until each lane holds one row (its
+  // lane bits above SCATTER / ROWS); the remaining steps add that row whole.
+  const uint sl = gl_SubgroupInvocationID;
+  uint r = 0u;
+  [[unroll]] for (uint n = ROWS, off = SCATTER / 2u; n > 1u; n >>= 1, off >>= 1) {
+    const bool up = (sl & off) != 0u;
+    [[unroll]] for (uint i = 0u; i < n / 2u; ++i) {
+      const float give = up ? acc[i] : acc[i + n / 2u];
+      acc[i] = (up ? acc[i + n / 2u] : acc[i]) + subgroupShuffleXor(give, off);
+    }
+    if (up) r += n / 2u;
+  }
+  [[unroll]] for (uint off = SCATTER / ROWS / 2u; off > 0u; off >>= 1)
+    acc[0] += subgroupShuffleXor(acc[0], off);
+  const bool holder = (sl & (SCATTER / ROWS - 1u)) == 0u;
+#endif
+#if RED == 2 && SCATTER
+  s = acc[0];
+  row = r;
+  writes = holder;
+#elif RED == 2
   for (uint i = 0u; i < ROWS; ++i) {
 #if LANES == SUBGROUP_SIZE
     const float t = subgroupAdd(acc[i]);
@@ -211,10 +251,14 @@ void main() {
     if (lane == i) s = t;
   }
 #elif RED == 1
+#if SCATTER
+  if (holder) red[r * 64u + gl_SubgroupID] = acc[0];
+#else
   for (uint i = 0u; i < ROWS; ++i) {
     const float t = subgroupAdd(acc[i]);
     if (subgroupElect()) red[i * 64u + gl_SubgroupID] = t;
   }
+#endif
   barrier();
   // The group's subgroups are LANES / gl_SubgroupSize consecutive ones.
   const uint per = LANES / gl_SubgroupSize;
@@ -230,9 +274,9 @@ void main() {
   }
   if (lane < ROWS) s = red[lane * 256u + grp * LANES];
 #endif
-  if (lane < ROWS && local + lane < p.n_rows_grid && first + lane >= p.row_begin &&
-      first + lane < p.row_end) {
-    const uint i = z * p.m + row0 + lane;
-    y[i] = bad_id ? uintBitsToFloat(0x7FC00000u) : epilogue(s, i, row0 + lane, expert);
+  if (writes && local + row < p.n_rows_grid && first + row >= p.row_begin &&
+      first + row < p.row_end) {
+    const uint i = z * p.m + row0 + row;
+    y[i] = bad_id ? uintBitsToFloat(0x7FC00000u) : epilogue(s, i, row0 + row, expert);
   }
 }

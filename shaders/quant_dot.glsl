@@ -19,10 +19,19 @@
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
                   id = 4450) int sdot_packed(uint a, uint b, spirv_literal int format);
 int dot4(uint a, uint b) { return sdot_packed(a, b, 0); }
+// OpSUDot (4452): a's bytes signed, b's unsigned (weights of 0..255, such as nibbles left in
+// place at bits 4-7).
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4452) int sudot_packed(uint a, uint b, spirv_literal int format);
+int dot4_su(uint a, uint b) { return sudot_packed(a, b, 0); }
 #else
+ivec4 s8x4i(uint a) { return ivec4(uvec4(a) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
 int dot4(uint a, uint b) {
-  const ivec4 va = ivec4(uvec4(a) << uvec4(24u, 16u, 8u, 0u)) >> 24;
-  const ivec4 vb = ivec4(uvec4(b) << uvec4(24u, 16u, 8u, 0u)) >> 24;
+  const ivec4 va = s8x4i(a), vb = s8x4i(b);
+  return va.x * vb.x + va.y * vb.y + va.z * vb.z + va.w * vb.w;
+}
+int dot4_su(uint a, uint b) {
+  const ivec4 va = s8x4i(a), vb = ivec4((uvec4(b) >> uvec4(0u, 8u, 16u, 24u)) & 0xFFu);
   return va.x * vb.x + va.y * vb.y + va.z * vb.z + va.w * vb.w;
 }
 #endif
@@ -36,18 +45,33 @@ ivec2 dotx(uint a, uint i) {
   return ivec2(dot4(a, xq[i]), 0);
 #endif
 }
+// dotx for weight bytes of 0..255.
+ivec2 dotx_u(uint a, uint i) {
+#if X_RESIDUAL
+  return ivec2(dot4_su(xq[i], a), dot4_su(xr[i], a));
+#else
+  return ivec2(dot4_su(xq[i], a), 0);
+#endif
+}
 float xmul(uint b, ivec2 s) { return xd[b] * float(s.x) + xe[b] * float(s.y); }
 
+// funnel(lo, hi, s): bits s..s+31 of the 64 bits hi:lo (s < 32). With SHADER_INT64 a 64-bit
+// shift, one funnel-shift instruction where the device has one; else (hi << 1) << (31 - s),
+// which is hi << (32 - s) without a shift by 32 when s = 0.
+#if SHADER_INT64
+uint funnel(uint lo, uint hi, uint s) { return uint(packUint2x32(uvec2(lo, hi)) >> s); }
+#else
+uint funnel(uint lo, uint hi, uint s) { return (lo >> s) | ((hi << 1) << (31u - s)); }
+#endif
+
 // 16 bytes from any byte offset: five word loads and funnel shifts, no branch (blocks of 17,
-// 18, 22, 34, 210 bytes sit at every alignment). (w << 1) << (31 - s) is w << (32 - s) without
-// a shift by 32 when s = 0; the fifth word is then unused, so its index is clamped to the
-// binding (which may end at the block's last word).
+// 18, 22, 34, 210 bytes sit at every alignment). When s = 0 the fifth word is unused, so its
+// index is clamped to the binding (which may end at the block's last word).
 uvec4 w_u128(uint b) {
-  const uint i = b >> 2, s = (b & 3u) * 8u, t = 31u - s;
+  const uint i = b >> 2, s = (b & 3u) * 8u;
   const uint w0 = W_WORD(i), w1 = W_WORD(i + 1u), w2 = W_WORD(i + 2u), w3 = W_WORD(i + 3u);
   const uint w4 = W_WORD(min(i + 4u, uint(w.length()) - 1u));
-  return uvec4((w0 >> s) | ((w1 << 1) << t), (w1 >> s) | ((w2 << 1) << t),
-               (w2 >> s) | ((w3 << 1) << t), (w3 >> s) | ((w4 << 1) << t));
+  return uvec4(funnel(w0, w1, s), funnel(w1, w2, s), funnel(w2, w3, s), funnel(w3, w4, s));
 }
 
 const uint M4 = 0x0F0F0F0Fu;
@@ -112,8 +136,10 @@ float dot_loaded(WUnit u, uint j) {
 }
 #elif defined(TYPE_MXFP4) || defined(TYPE_IQ4_NL) || defined(TYPE_IQ4_XS)
 // The grid through a 256-entry table in shared memory indexed by a whole qs byte: entry =
-// grid[low nibble] | grid[high nibble] << 16, so four lookups give the words of values
-// j..j+3 and j+16..j+19 with a few shifts (filled by fill_lut at the top of main).
+// grid[low nibble] | grid[high nibble] << 16, so two lookups, the second shifted by 8, give
+// the word of values j, j + 1, j + 16, j + 17 (filled by fill_lut at the top of main). x's
+// words are put in that order once per unit (grid_order) instead of the table's words in
+// value order once per row.
 shared uint lut[256];
 uint grid_byte(uint n) { return (kgrid[n >> 2] >> ((n & 3u) * 8u)) & 0xFFu; }
 void fill_lut() {
@@ -121,13 +147,31 @@ void fill_lut() {
     lut[b] = grid_byte(b & 15u) | (grid_byte(b >> 4) << 16);
   barrier();
 }
+#define GRID_ORDER 1
+// x block b's words c = 0..3 to values 4c, 4c + 1, 4c + 16, 4c + 17 and 4 + c to 4c + 2,
+// 4c + 3, 4c + 18, 4c + 19.
+uvec2 grid_pair(uint lo, uint hi) {
+  return uvec2((lo & 0xFFFFu) | (hi << 16), (lo >> 16) | (hi & 0xFFFF0000u));
+}
+void grid_order(uint b) {
+  for (uint c = 0u; c < 4u; ++c) {
+    const uvec2 q = grid_pair(xq[8u * b + c], xq[8u * b + 4u + c]);
+    xq[8u * b + c] = q.x;
+    xq[8u * b + 4u + c] = q.y;
+#if X_RESIDUAL
+    const uvec2 r = grid_pair(xr[8u * b + c], xr[8u * b + 4u + c]);
+    xr[8u * b + c] = r.x;
+    xr[8u * b + 4u + c] = r.y;
+#endif
+  }
+}
+// The lookups' bytes do not overlap: + lets one shift-and-add instruction do the or.
 ivec2 dot_grid(uvec4 q) {
   ivec2 s = ivec2(0);
   for (uint c = 0u; c < 4u; ++c) {
-    const uint p01 = lut[q[c] & 0xFFu] | (lut[(q[c] >> 8) & 0xFFu] << 8);
-    const uint p23 = lut[(q[c] >> 16) & 0xFFu] | (lut[q[c] >> 24] << 8);
-    s += dotx((p01 & 0xFFFFu) | (p23 << 16), c) +
-         dotx((p01 >> 16) | (p23 & 0xFFFF0000u), 4u + c);
+    const uint p01 = lut[q[c] & 0xFFu] + (lut[(q[c] >> 8) & 0xFFu] << 8);
+    const uint p23 = lut[(q[c] >> 16) & 0xFFu] + (lut[q[c] >> 24] << 8);
+    s += dotx(p01, c) + dotx(p23, 4u + c);
   }
   return s;
 }
@@ -217,14 +261,18 @@ float dot_unit(uint bb, uint j) {
 // A unit is the 64 values that share 32 qs bytes: sub-block 2j (low nibbles) and 2j + 1 (high).
 #define QU 64u
 uint x_offset(uint u, uint b) { return u * 64u + b * 32u; }
-uint kbyte(uvec3 s, uint i) { return (s[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
-// get_scale_min_k4 on the 12 scale bytes held in three words; both of its forms computed and
-// one selected, without a branch (is differs between the invocations of a subgroup).
-vec2 scale_min(uvec3 s, uint is) {
-  const uint a = kbyte(s, is & 7u), b = kbyte(s, is + 4u), c = kbyte(s, (is - 4u) & 7u);
-  const uvec2 lo = uvec2(a, b) & 63u;
-  const uvec2 hi = uvec2((b & 0xFu) | ((c >> 6) << 4), (b >> 4) | ((a >> 6) << 4));
-  return vec2(mix(hi, lo, bvec2(is < 4u)));
+// get_scale_min_k4 for sub-blocks 2j and 2j + 1 at once, on the 12 scale bytes held in three
+// words: their two bytes sit at the same place (bits sh..sh+15) of each word. Sub-blocks 0-3
+// keep 6 bits of scales[0..3] (scale) and [4..7] (min); 4-7 take the low and high nibbles
+// of scales[8..11] with the top two bits of [0..3] and [4..7] above. Returns (scale, min)
+// of 2j in xy, of 2j + 1 in zw; both forms computed and one selected (j differs between the
+// invocations of a subgroup), two bytes per word operation.
+vec4 scale_min_pair(uvec3 s, uint j) {
+  const uint sh = 16u * (j & 1u);
+  const uint y = s.x >> sh, z = s.y >> sh, x = s.z >> sh;
+  const uint sc = j < 2u ? y & 0x3F3Fu : (x & 0x0F0Fu) | ((y >> 2) & 0x3030u);
+  const uint m = j < 2u ? z & 0x3F3Fu : ((x >> 4) & 0x0F0Fu) | ((z >> 2) & 0x3030u);
+  return vec4(uvec4(sc & 0xFFu, m & 0xFFu, (sc >> 8) & 0xFFu, (m >> 8) & 0xFFu));
 }
 // block_q4_K: f16 d, f16 dmin, scales[12], (q5_K: qh[32]), qs[128]; v = d * sc * q - dmin * m.
 #if W_ALIGNED16
@@ -250,21 +298,31 @@ WUnit load_unit(uint bb, uint j) {
 #endif
 }
 float dot_loaded(WUnit u, uint j) {
-  const vec2 sm0 = scale_min(u.head.yzw, 2u * j), sm1 = scale_min(u.head.yzw, 2u * j + 1u);
+  const vec4 sm = scale_min_pair(u.head.yzw, j);
+  const vec2 sm0 = sm.xy, sm1 = sm.zw;
   ivec2 s0 = ivec2(0), s1 = ivec2(0);
+#if defined(TYPE_Q5_K)
   for (uint c = 0u; c < 4u; ++c) {
     uint a0 = u.qa[c] & M4, b0 = u.qb[c] & M4, a1 = (u.qa[c] >> 4) & M4, b1 = (u.qb[c] >> 4) & M4;
-#if defined(TYPE_Q5_K)
     a0 |= ((u.ha[c] >> (2u * j)) & 0x01010101u) << 4;
     b0 |= ((u.hb[c] >> (2u * j)) & 0x01010101u) << 4;
     a1 |= ((u.ha[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
     b1 |= ((u.hb[c] >> (2u * j + 1u)) & 0x01010101u) << 4;
-#endif
     s0 += dotx(a0, c) + dotx(b0, 4u + c);
     s1 += dotx(a1, 8u + c) + dotx(b1, 12u + c);
   }
+  const float hi = 1.0;
+#else
+  // The high nibbles stay at bits 4-7 (16 q, unsigned): one mask per word instead of a shift
+  // and a mask; their sum is scaled by 1/16 (exact) with the sub-block's scale.
+  for (uint c = 0u; c < 4u; ++c) {
+    s0 += dotx(u.qa[c] & M4, c) + dotx(u.qb[c] & M4, 4u + c);
+    s1 += dotx_u(u.qa[c] & ~M4, 8u + c) + dotx_u(u.qb[c] & ~M4, 12u + c);
+  }
+  const float hi = 1.0 / 16.0;
+#endif
   const vec2 dm = unpackHalf2x16(u.head.x);
-  return dm.x * (sm0.x * xmul(0u, s0) + sm1.x * xmul(1u, s1)) -
+  return dm.x * (sm0.x * xmul(0u, s0) + (hi * sm1.x) * xmul(1u, s1)) -
          dm.y * (sm0.y * (xs[0] + xs[1]) + sm1.y * (xs[2] + xs[3]));
 }
 #elif defined(TYPE_Q6_K)
@@ -291,13 +349,16 @@ WUnit load_unit(uint bb, uint j) {
                w_f16(bb + 208u));
 }
 float dot_loaded(WUnit u, uint j) {
-  const uint sh = 2u * (j & 1u);
+  // The two qh bits of quarter c0 at bits 4-5 of every byte: for the low nibbles shifted up
+  // by 4 - 2 c0, for the high ones (bits 4 + 2 c0) down by 2 c0.
+  const uint up = 4u - 2u * (j & 1u), down = 2u * (j & 1u);
+  const uint M2 = 0x30303030u;
   ivec2 s[4] = ivec2[4](ivec2(0), ivec2(0), ivec2(0), ivec2(0));  // quarter c0 halves 0 and 1, quarter c0 + 2 halves 0 and 1
   for (uint c = 0u; c < 4u; ++c) {
-    s[0] += dotx((u.la[c] & M4) | (((u.ha[c] >> sh) & 0x03030303u) << 4), c);
-    s[1] += dotx((u.lb[c] & M4) | (((u.hb[c] >> sh) & 0x03030303u) << 4), 4u + c);
-    s[2] += dotx(((u.la[c] >> 4) & M4) | (((u.ha[c] >> (sh + 4u)) & 0x03030303u) << 4), 8u + c);
-    s[3] += dotx(((u.lb[c] >> 4) & M4) | (((u.hb[c] >> (sh + 4u)) & 0x03030303u) << 4), 12u + c);
+    s[0] += dotx((u.la[c] & M4) | ((u.ha[c] << up) & M2), c);
+    s[1] += dotx((u.lb[c] & M4) | ((u.hb[c] << up) & M2), 4u + c);
+    s[2] += dotx(((u.la[c] >> 4) & M4) | ((u.ha[c] >> down) & M2), 8u + c);
+    s[3] += dotx(((u.lb[c] >> 4) & M4) | ((u.hb[c] >> down) & M2), 12u + c);
   }
   const float r = float(sext8(u.sa)) * (xmul(0u, s[0]) - 32.0 * xs[0]) +
                   float(sext8(u.sa >> 8)) * (xmul(0u, s[1]) - 32.0 * xs[1]) +

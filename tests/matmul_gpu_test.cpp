@@ -197,12 +197,15 @@ TEST_F(MatmulGpu, MatvecQ8EveryTypeAndShape) {
 
 // matmul_vec_q.comp with several groups of rows per workgroup (LANES invocations each, fewer
 // than a row's units or more): rows of 16-224 units (k = 1024 Q4_K, 2048, 1152 Q5_0, 2880 Q8_0
-// and MXFP4: odd unit counts; Q4_K's 14336, 3-4 units per invocation by default), row counts that leave the last workgroup ragged, the sums
-// through subgroup clusters, whole subgroups and shared memory (shared 1), every FORM.
+// and MXFP4: odd unit counts; Q4_K's 14336, 3-4 units per invocation by default), row counts
+// that leave the last workgroup ragged, the sums through subgroup clusters, whole subgroups
+// and shared memory (shared 1), with the reduce-scatter (the default where rows are a power
+// of two up to the cluster; 8 rows in clusters of 8) and without it (shared 2), every FORM.
 TEST_F(MatmulGpu, MatvecQ8RowGroups) {
   const char* configs[] = {"",           "5,64,4,0,1,16",   "5,64,2,0,2,8",  "5,128,3,0,0,32",
                            "5,64,1,0,1,4", "5,256,4,0,1,64", "5,128,2,0,2,128", "5,64,4,0,1,16,1",
-                           "3,64,3,0,2,32,1", "2,0,4,0,1,0"};
+                           "3,64,3,0,2,32,1", "2,0,4,0,1,0", "5,64,4,0,1,16,2",
+                           "5,128,2,0,2,128,2", "5,64,8,0,2,32,2", "5,64,8,0,2,8"};
   const std::pair<Type, std::pair<uint64_t, uint64_t>> cases[] = {
       {Type::Q4_K, {37, 1024}}, {Type::Q4_K, {13, 2048}}, {Type::Q4_K, {9, 14336}},
       {Type::Q6_K, {21, 1024}},

@@ -174,11 +174,11 @@ void add_epilogue(const MatmulEpilogue& e, uint32_t n_bound, uint64_t bias_float
 // matmul_vec_staged.comp first copies each row's next CB blocks to shared memory with
 // coalesced 16-byte loads (see the shader); matmul_vec_q.comp quantizes x to int8 blocks and
 // takes integer dot products (packed int8x4 where the device has shaderIntegerDotProduct,
-// q8_plain forces the plain-integer fallback); both also round x's remainder to int8
-// (X_RESIDUAL: ~1e-5 relative, gate C's 1e-4 holds), q8_single does not (llama.cpp's q8_1);
-// xq and xq_single read x quantized once per matmul by quantize_x.comp (X_PRE) instead of in
-// every workgroup, where the caller passes the buffer (quantized_x_bytes), else q8. The
-// float configs were chosen per type from H100 runs of every config (bench/README.md,
+// q8_plain forces the plain-integer fallback, 32-bit shifts too); both also round x's remainder to
+// int8 (X_RESIDUAL: ~1e-5 relative, gate C's 1e-4 holds), q8_single does not (llama.cpp's q8_1); xq
+// and xq_single read x quantized once per matmul by quantize_x.comp (X_PRE) instead of in every
+// workgroup, where the caller passes the buffer (quantized_x_bytes), else q8. The float configs
+// were chosen per type from H100 runs of every config (bench/README.md,
 // bench/results/h100-2026-11-23-s2-matmul.jsonl).
 enum class VecKernel : uint32_t { direct, staged, q8, q8_plain, q8_single, xq, xq_single };
 bool pre_quantized(VecKernel k) {
@@ -195,6 +195,9 @@ struct VecConfig {
   uint32_t lanes = 0;  // integer kernels: invocations per group of rows (0: sized by k)
   // integer kernels: the sums through shared memory only (the fallback, for tests)
   bool no_subgroup = false;
+  // integer kernels: subgroup sums without the shuffle reduce-scatter (the fallback where the
+  // device has no shuffles, for tests)
+  bool no_scatter = false;
 };
 
 // Types with a matmul_vec_q.comp decode (quant_dot.glsl), and the values of one unit there.
@@ -233,9 +236,13 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
     case Type::F32:
     case Type::F16:
     case Type::BF16:
-      // On the 201088-row LM head the direct kernel ran at 20-25% of the copy bandwidth
-      // (cause not established), the staged one at 80%; the direct one wins elsewhere.
-      if (rows >= 65536) c = {VecKernel::staged, 64, 1, 2};
+      // LM heads (65536+ rows): 4 rows per workgroup. On the H100 (session 2) the direct
+      // kernel ran them at 20-25% of the copy bandwidth and the staged one at 80%; that was a
+      // new buffer's slow first second (bench/README.md, session 6). Measured after a 1.5 s
+      // warm-up on the H200 (h200-2026-12-03-s7-c4-float-lmhead.jsonl), 201088x2880 and
+      // 128256x2048: F16 4147/4009 GB/s, BF16 4134/4064, F32 3639/3542 against the staged
+      // kernel's 2519/2372, 2520/2377, 2492/1674 (2 rows: 4071/3913, 4079/3934, 3439/3355).
+      if (rows >= 65536) c.rows = 4;
       break;
     case Type::Q8_0:
     case Type::Q4_0:
@@ -301,6 +308,12 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   // Q4_K FORM 2 4 rows 125, 72 under FORM 0; MXFP4 40-48; Q8_0 56. The integer kernels for
   // Q2_K, Q3_K and IQ4_XS (h200-2026-12-03-s6-newtypes-matmul.jsonl) ran 8B ffn_up at 1119,
   // 1193 and 1199 GB/s against their float kernels' 383-389, 328-342 and 377-384.
+  // Session 7 (h200-2026-12-03-s7-*.jsonl): fewer instructions per value (funnel shifts as
+  // 64-bit shifts, Q4_K/Q5_K scales two at a time, Q4_K's high nibbles in place, the rows'
+  // sums by reduce-scatter, MXFP4/IQ4 x in the table's order) changed which configurations
+  // win only within 2% (8B shapes, 10 configurations per type), except Q6_K at k >= 4096: 4
+  // rows in groups of 64 ran 8B ffn_up/ffn_down at 2250/2192 GB/s against 2102/2035 but
+  // decode slower (llama3-8b tg128 340 -> 336 tok/s, llama3.2-1b 977 -> 950): not taken.
   uint32_t xq_rows = 4, form = 0, lanes = 0, workgroup = 0;
   switch (type) {
     case Type::Q4_K:
@@ -339,17 +352,18 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
   // matmul, 6 as 5 without the residual; rows 0 keeps the type's integer-kernel rows; form
   // (0-2, default 0) is the integer kernels' FORM (1 where the type has no load_unit); lanes
   // (a power of two, 0: sized by k) the invocations per group of rows; shared 1 sums them
-  // through shared memory without subgroup operations (the fallback, for tests). A q8 kernel
-  // applies only where it may (q8 and a type that has one); the type's default runs otherwise.
+  // through shared memory without subgroup operations, 2 by subgroupAdd per row without the
+  // reduce-scatter (the fallbacks, for tests). A q8 kernel applies only where it may (q8 and a
+  // type that has one); the type's default runs otherwise.
   if (const char* e = std::getenv("ML_MATVEC")) {
     unsigned a = 0, b = 0, r = 0, g = 0, f = 0, l = 0, sh = 0;
     const int n = std::sscanf(e, "%u,%u,%u,%u,%u,%u,%u", &a, &b, &r, &g, &f, &l, &sh);
     if (n < 4 || a > 6 || r > 64 || (r == 0 && a < 2) || (a == 1 && (g == 0 || g > 16)) || f > 2 ||
-        l > 256 || (l & (l - 1)) || sh > 1)
+        l > 256 || (l & (l - 1)) || sh > 2)
       fail("ML_MATVEC = \"", e,
            "\": expected kernel(0-6),workgroup,rows(1-64; 0: the type's),groups(1-16)"
-           "[,form(0-2)[,lanes(power of two; 0: by k)[,shared(0-1)]]]");
-    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r ? r : xq_rows, g, f, l, sh == 1};
+           "[,form(0-2)[,lanes(power of two; 0: by k)[,shared(0-2)]]]");
+    if (a < 2 || (q8 && has_q8)) c = {VecKernel(a), b, r ? r : xq_rows, g, f, l, sh == 1, sh == 2};
   }
   if (c.form == 2 && !has_load_unit(type)) c.form = 1;
   return c;
@@ -360,6 +374,7 @@ VecConfig vec_config(Type type, uint64_t rows, uint64_t k, bool q8) {
 // workgroup, at least the rows, since lane i writes row i).
 struct IntegerGroups {
   uint32_t lanes, red;
+  uint32_t scatter;  // lanes of matmul_vec_q.comp's reduce-scatter (SCATTER; 0: none)
 };
 IntegerGroups integer_groups(const vk::Device& device, uint32_t wg, const VecConfig& c,
                              uint64_t units) {
@@ -380,7 +395,11 @@ IntegerGroups integer_groups(const vk::Device& device, uint32_t wg, const VecCon
     else if (lanes == sg || clustered)
       red = 2;
   }
-  return {lanes, red};
+  // The reduce-scatter leaves one row per lane: rows a power of two, at most the cluster.
+  const uint32_t cluster = red == 2 ? lanes : sg;
+  const bool scatter = red >= 1 && !c.no_scatter && vk::has_subgroup_operation(l, "shuffle") &&
+                       std::has_single_bit(c.rows) && c.rows <= cluster;
+  return {lanes, red, scatter ? cluster : 0};
 }
 
 // quantize_x.comp's blocks of 32 values (80 bytes each) are stored in tiles of 32 blocks.
@@ -454,9 +473,14 @@ void record_vec(vk::Recorder& rec, const GpuWeight& w, const vk::Buffer& x, cons
     // Plain numbers: the shader compares them in #if.
     defines.push_back({"LANES", cat(g.lanes)});
     defines.push_back({"RED", cat(g.red)});
+    defines.push_back({"SCATTER", cat(g.scatter)});
     defines.push_back({"SUBGROUP_SIZE", cat(device.limits().subgroup_size)});
     const bool int_dot = c.kernel != VecKernel::q8_plain && device.limits().integer_dot_product;
     defines.push_back({"INT_DOT", int_dot ? "1" : "0"});
+    // Unaligned 16-byte reads as 64-bit shifts (quant_dot.glsl's funnel); q8_plain, the
+    // fallback the tests run, uses neither optional feature.
+    const bool int64 = c.kernel != VecKernel::q8_plain && device.limits().shader_int64;
+    defines.push_back({"SHADER_INT64", int64 ? "1" : "0"});
     defines.push_back({"X_RESIDUAL", residual ? "1" : "0"});
     defines.push_back({"X_PRE", pre ? "1" : "0"});
     // Q4_K/Q5_K blocks (144, 176 bytes) keep 16-byte alignment when rows and W's offset do.

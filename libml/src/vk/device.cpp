@@ -162,6 +162,10 @@ Device::Device(const DeviceOptions& options) : options_(options) {
       enabled.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
       pipeline_stats_ = true;
     }
+    // 64-bit integers where present: matmul_vec_q.comp's funnel shifts.
+    VkPhysicalDeviceFeatures features{};
+    features.shaderInt64 = limits_.shader_int64 ? VK_TRUE : VK_FALSE;
+    dci.pEnabledFeatures = &features;
     dci.enabledExtensionCount = uint32_t(enabled.size());
     dci.ppEnabledExtensionNames = enabled.data();
     check_vk(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
