@@ -1,7 +1,12 @@
 // The Generator on the Vulkan backend against the CPU backend (the reference): greedy with
 // the argmax and with the top n_probs read back equals the golden continuation, and seeded
-// sampling (device top-k, penalized logits gathered beside it) draws the CPU's tokens.
+// sampling (device top-k, penalized logits gathered beside it) draws the CPU's tokens up to a
+// near tie of the two backends' logits.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
 
 #include "ml/backend.h"
 #include "ml/model.h"
@@ -59,14 +64,56 @@ TEST(GeneratorGpu, GreedyEqualsGoldenAndCpu) {
   }
 }
 
+// Seeded sampling on both backends: the same tokens, each step's candidates (the sampler's,
+// after its filters) with the same probabilities within 1e-3, until the backends' logits
+// (~1e-4 apart: x rounded to int8 twice on the GPU) part at a near tie. There the draw,
+// the same on both, lands on neighbours of the CPU's order (two candidates swapped, or a
+// cumulative sum moved across it), and the runs are compared no further: their contexts
+// differ from then on.
+void expect_same_draws(const std::vector<int32_t>& cpu, const std::vector<int32_t>& gpu,
+                       const std::vector<std::vector<Sampler::Candidate>>& top_cpu,
+                       const std::vector<std::vector<Sampler::Candidate>>& top_gpu) {
+  ASSERT_EQ(cpu.size(), top_cpu.size());
+  ASSERT_EQ(gpu.size(), top_gpu.size());
+  for (size_t s = 0; s < std::min(cpu.size(), gpu.size()); ++s) {
+    SCOPED_TRACE(testing::Message() << "step " << s);
+    const auto& c = top_cpu[s];
+    const auto& g = top_gpu[s];
+    auto find = [](const std::vector<Sampler::Candidate>& list, int32_t id) {
+      for (size_t i = 0; i < list.size(); ++i)
+        if (list[i].id == id) return std::ptrdiff_t(i);
+      return std::ptrdiff_t(-1);
+    };
+    size_t shared = 0;
+    for (const auto& x : c)
+      if (const auto j = find(g, x.id); j >= 0) {
+        ++shared;
+        EXPECT_NEAR(g[size_t(j)].p, x.p, 1e-3) << "token " << x.id;
+      }
+    EXPECT_GE(shared + 1, c.size());  // only a near tie at the cut may differ
+    if (cpu[s] == gpu[s]) continue;
+    const auto i = find(c, cpu[s]), j = find(c, gpu[s]);
+    ASSERT_GE(i, 0);
+    ASSERT_GE(j, 0) << "the GPU drew " << gpu[s] << ", not a CPU candidate";
+    EXPECT_EQ(std::abs(i - j), 1) << "the GPU drew " << gpu[s] << ", not a neighbour of " << cpu[s];
+    EXPECT_NEAR(c[size_t(i)].p, c[size_t(j)].p, 1e-3);
+    return;
+  }
+  EXPECT_EQ(cpu.size(), gpu.size());
+}
+
 TEST(GeneratorGpu, SeededSamplingEqualsCpu) {
   auto cpu = make_cpu_backend();
   auto gpu = make_vulkan_backend();
   for (const char* record : {"gptoss-tiny-mxfp4.harmony", "llama-tiny-q4_k_m.story"}) {
+    SCOPED_TRACE(record);
     GenerateOptions go;
     go.sampling = {0.9f, 20, 0.95f, 0.02f, 1.3f, 64, 7};
-    const std::vector<int32_t> a = generate(*cpu, record, go);
-    EXPECT_EQ(generate(*gpu, record, go), a) << record;
+    go.n_probs = 20;  // top_k: every candidate
+    std::vector<std::vector<Sampler::Candidate>> top_cpu, top_gpu;
+    const std::vector<int32_t> a = generate(*cpu, record, go, &top_cpu);
+    const std::vector<int32_t> b = generate(*gpu, record, go, &top_gpu);
+    expect_same_draws(a, b, top_cpu, top_gpu);
     const GoldenRecord g =
         load_golden(test::shared("golden/" + std::string(record) + ".json").string());
     EXPECT_NE(a, std::vector<int32_t>(g.greedy.begin(), g.greedy.begin() + kSteps));
@@ -86,8 +133,7 @@ TEST(GeneratorGpu, PipelinedGreedyStopsWhereTheStepByStepLoopDoes) {
   SessionOptions so;
   so.kv_type = gguf::Type::F32;
   so.n_ctx = int64_t(g.tokens.size()) + 5;
-  auto run = [&](Session& session, std::span<const int32_t> prompt, int max_tokens,
-                 int n_probs) {
+  auto run = [&](Session& session, std::span<const int32_t> prompt, int max_tokens, int n_probs) {
     GenerateOptions go;
     go.sampling.temperature = 0.0f;
     go.max_tokens = max_tokens;
