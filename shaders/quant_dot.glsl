@@ -2,7 +2,8 @@
 //
 // The including shader includes quant.glsl first (byte readers w_u32/w_f16, the MXFP4/IQ4_NL
 // grids) and declares the quantized x of the current unit as private globals:
-//   uint xq[NXB * 8]   int8x4 words of NXB 32-value blocks of x, in value order
+//   uint xq[NXB * 8]   int8x4 words of NXB 32-value blocks of x, in value order (the table
+//                      types reorder them once per unit: grid_order)
 //   float xd[NXB]      their scales (x ~= xd * q)
 //   uint xr[NXB * 8], float xe[NXB]  the residual x - xd * q as int8 and scale (X_RESIDUAL)
 //   float xs[NXB * 2]  the float sums of x over each 16-value half
